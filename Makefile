@@ -1,0 +1,72 @@
+# The front door. `make demo` and `make test` install what they need by themselves.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := .venv-tools
+STAMP := $(VENV)/.installed
+TOOLS_STAMP := $(TOOLS)/.installed
+export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)
+# Python 3.12 for `sam build` (the Lambda runtime); pyenv keeps one on the dev machines.
+PY312 ?= $(shell command -v python3.12 || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n1)
+
+.PHONY: help install tools demo serve test unit functional integration lint typecheck cfn-lint build bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv and install everything (idempotent)
+
+$(STAMP): requirements/dev.txt layers/shared/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	touch $@
+
+tools: $(TOOLS_STAMP) ## SAM CLI in its own environment (it pins its own boto3)
+
+$(TOOLS_STAMP): requirements/tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet -r requirements/tools.txt
+	touch $@
+
+demo: install ## run the demo scenario on the local stack; writes out/demo-summary.json
+	$(BIN)/python -m local.demo
+
+serve: install ## run the local stack (API on 127.0.0.1:3000) until interrupted
+	$(BIN)/python -m local.serve
+
+test: install tools ## lint, template checks and every test suite
+	$(MAKE) --no-print-directory lint cfn-lint
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+
+unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+functional: install
+	$(BIN)/python -m pytest -q tests/functional
+
+integration: install
+	$(BIN)/python -m pytest -q tests/integration
+
+lint: install ## ruff, mypy (strict on oms.domain), import-linter contracts
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/shared/oms functions local
+	$(BIN)/lint-imports --no-cache
+
+cfn-lint: install tools ## sam validate --lint and cfn-lint, offline
+	$(BIN)/cfn-lint template.yaml
+	$(TOOLS)/bin/sam validate --lint --template template.yaml --region us-east-1
+
+build: tools ## sam build for python3.12/arm64 (see docs/operations.md)
+	@test -n "$(PY312)" || { echo "python3.12 is needed for sam build (pyenv install 3.12)"; exit 1; }
+	PATH="$$(dirname $(PY312)):$$PATH" $(TOOLS)/bin/sam build --template template.yaml
+
+bench: install ## benchmarks (never timed tests); writes bench/results.json
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf .aws-sam out .pytest_cache .mypy_cache .ruff_cache .hypothesis

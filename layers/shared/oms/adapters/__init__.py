@@ -1,0 +1,1 @@
+"""Adapters to AWS and the network: DynamoDB, SQS, S3, Secrets Manager, HTTP."""

@@ -1,0 +1,1 @@
+"""Pure domain code: models, the order state machine, cleaning rules, money and ids."""

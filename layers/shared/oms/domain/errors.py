@@ -1,0 +1,105 @@
+"""Typed errors with stable codes.
+
+Every failure the product reports carries one of these codes; ``docs/error-codes.md`` is the
+catalogue. Codes never change meaning once released; new ones are appended.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    SIGNATURE_INVALID = "SIGNATURE_INVALID"
+    UNKNOWN_PLATFORM = "UNKNOWN_PLATFORM"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    ENVELOPE_INVALID = "ENVELOPE_INVALID"
+    SCHEMA_INVALID = "SCHEMA_INVALID"
+    PAY_PARSE_ERR = "PAY_PARSE_ERR"
+    UNKNOWN_STATUS = "UNKNOWN_STATUS"
+    PLATFORM_API_ERROR = "PLATFORM_API_ERROR"
+    CREDENTIALS_MISSING = "CREDENTIALS_MISSING"
+    CONCURRENT_UPDATE = "CONCURRENT_UPDATE"
+    STORAGE_ERROR = "STORAGE_ERROR"
+    ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+    BAD_REQUEST = "BAD_REQUEST"
+
+
+class OmsError(Exception):
+    """Base of every error the product raises on purpose.
+
+    Parameters
+    ----------
+    message:
+        What went wrong, for a person. Never contains personal data.
+    details:
+        Machine-readable context (field names, platform, order reference, ...).
+    """
+
+    code: ErrorCode = ErrorCode.SCHEMA_INVALID
+    #: True when a later retry of the same input may succeed (throttling, platform outage).
+    retryable: bool = False
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": str(self.code), "message": self.message, "details": self.details}
+
+
+class SignatureInvalidError(OmsError):
+    code = ErrorCode.SIGNATURE_INVALID
+
+
+class UnknownPlatformError(OmsError):
+    code = ErrorCode.UNKNOWN_PLATFORM
+
+
+class PayloadTooLargeError(OmsError):
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class EnvelopeInvalidError(OmsError):
+    code = ErrorCode.ENVELOPE_INVALID
+
+
+class SchemaInvalidError(OmsError):
+    code = ErrorCode.SCHEMA_INVALID
+
+
+class PaymentParseError(OmsError):
+    code = ErrorCode.PAY_PARSE_ERR
+
+
+class UnknownStatusError(OmsError):
+    code = ErrorCode.UNKNOWN_STATUS
+
+
+class PlatformApiError(OmsError):
+    code = ErrorCode.PLATFORM_API_ERROR
+    retryable = True
+
+
+class CredentialsMissingError(OmsError):
+    code = ErrorCode.CREDENTIALS_MISSING
+
+
+class ConcurrentUpdateError(OmsError):
+    code = ErrorCode.CONCURRENT_UPDATE
+    retryable = True
+
+
+class StorageError(OmsError):
+    code = ErrorCode.STORAGE_ERROR
+    retryable = True
+
+
+class OrderNotFoundError(OmsError):
+    code = ErrorCode.ORDER_NOT_FOUND
+
+
+class BadRequestError(OmsError):
+    code = ErrorCode.BAD_REQUEST

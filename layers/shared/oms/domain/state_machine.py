@@ -1,0 +1,161 @@
+"""Folding an event into an order: monotonic, order-independent, duplicate-proof.
+
+Two registers are kept per order, each ordered by :class:`EventKey` (event time, then status rank):
+
+- the main status, which only moves along transitions :func:`can_transition` allows;
+- the refund status, which follows the newest refund fact (refunds can be withdrawn).
+
+An event no newer than what an order reflects is *stale* and changes nothing. For events drawn
+from one lifecycle the result is the same whatever the arrival order, duplicates included: the
+property tests in ``tests/unit/test_state_machine_properties.py`` check exactly that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from oms.domain.model import HistoryEntry, Order, OrderEvent, Outcome
+from oms.domain.status import STATUS_RANK, can_transition
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What applying one event does: the outcome, the order after it, and its history entry."""
+
+    outcome: Outcome
+    before: Order | None
+    after: Order | None  # None when the order is unchanged
+    entry: HistoryEntry
+
+
+def decide(
+    order: Order | None,
+    event: OrderEvent,
+    *,
+    received_at: datetime,
+    now: datetime,
+    trace_id: str | None = None,
+    raw_location: str | None = None,
+) -> Decision:
+    """Decide what ``event`` does to ``order`` (``None`` when the order is not known yet)."""
+    if order is None:
+        after = _create(event, now)
+        return _decision(Outcome.CREATED, None, after, event, received_at, now, trace_id, raw_location)
+    if event.event_id == order.last_event_id:
+        return _decision(Outcome.DUPLICATE, order, None, event, received_at, now, trace_id, raw_location)
+
+    changes: dict[str, object] = {}
+    reason: str | None = None
+    main_is_newer = event.status_key > order.status_key
+    if main_is_newer:
+        if event.status == order.status or can_transition(order.status, event.status):
+            changes |= _snapshot_fields(event)
+            changes |= {"status": event.status, "status_key": event.status_key}
+        elif STATUS_RANK[event.status] < STATUS_RANK[order.status]:
+            reason = f"{order.status} -> {event.status} would move the order backwards"
+        else:
+            reason = f"{order.status} -> {event.status} is not an allowed transition"
+    if event.refund_key > order.refund_key:
+        changes |= {"refund_status": event.refund_status, "refund_key": event.refund_key}
+
+    if changes:
+        after = order.with_changes(
+            **changes, version=order.version + 1, last_event_id=event.event_id, updated_at=now
+        )
+        return _decision(Outcome.APPLIED, order, after, event, received_at, now, trace_id, raw_location, reason)
+    if reason is None:
+        outcome = Outcome.STALE
+    elif STATUS_RANK[event.status] < STATUS_RANK[order.status]:
+        outcome = Outcome.REGRESSION
+    else:
+        outcome = Outcome.FORBIDDEN
+    return _decision(outcome, order, None, event, received_at, now, trace_id, raw_location, reason)
+
+
+def _snapshot_fields(event: OrderEvent) -> dict[str, object]:
+    """Fields an event's snapshot refreshes; absent values keep what the order had."""
+    fields: dict[str, object] = {"platform_status": event.platform_status, "currency": event.currency}
+    optional = {
+        "total_amount": event.total_amount,
+        "paid_amount": event.paid_amount,
+        "shipping_amount": event.shipping_amount,
+        "payment_id": event.payment_id,
+        "placed_at": event.placed_at,
+        "paid_at": event.paid_at,
+        "receiver": event.receiver,
+    }
+    fields |= {name: value for name, value in optional.items() if value is not None}
+    if event.lines:
+        fields["lines"] = event.lines
+    if event.buyer.model_dump(exclude_none=True):
+        fields["buyer"] = event.buyer
+    if event.tags:
+        fields["tags"] = event.tags
+    return fields
+
+
+def _create(event: OrderEvent, now: datetime) -> Order:
+    return Order(
+        order_id=event.order_id,
+        platform=event.platform,
+        shop_id=event.shop_id,
+        platform_order_id=event.platform_order_id,
+        status=event.status,
+        refund_status=event.refund_status,
+        platform_status=event.platform_status,
+        status_key=event.status_key,
+        refund_key=event.refund_key,
+        version=1,
+        currency=event.currency,
+        total_amount=event.total_amount,
+        paid_amount=event.paid_amount,
+        shipping_amount=event.shipping_amount,
+        payment_id=event.payment_id,
+        placed_at=event.placed_at,
+        paid_at=event.paid_at,
+        lines=event.lines,
+        buyer=event.buyer,
+        receiver=event.receiver,
+        tags=event.tags,
+        last_event_id=event.event_id,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _decision(
+    outcome: Outcome,
+    before: Order | None,
+    after: Order | None,
+    event: OrderEvent,
+    received_at: datetime,
+    now: datetime,
+    trace_id: str | None,
+    raw_location: str | None,
+    reason: str | None = None,
+) -> Decision:
+    entry = HistoryEntry(
+        order_id=event.order_id,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        source=event.source,
+        event_time=event.event_time,
+        received_at=received_at,
+        recorded_at=now,
+        outcome=outcome,
+        platform_status=event.platform_status,
+        status_before=before.status if before else None,
+        status_after=(after or before).status if (after or before) else None,
+        refund_before=before.refund_status if before else None,
+        refund_after=(after or before).refund_status if (after or before) else None,
+        event_status=event.status,
+        event_refund_status=event.refund_status,
+        version_after=after.version if after else None,
+        reason=reason,
+        trace_id=trace_id,
+        raw_location=raw_location,
+        cleaning=event.cleaning,
+    )
+    return Decision(outcome=outcome, before=before, after=after, entry=entry)
+

@@ -1,0 +1,1 @@
+"""Platform packages: one per platform, each exposing ``ADAPTER``."""

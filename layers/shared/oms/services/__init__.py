@@ -1,0 +1,1 @@
+"""Use cases. Collaborators arrive as arguments typed by the ports in :mod:`oms.services.ports`."""

@@ -30,6 +30,7 @@ class IntakeEnvelope(BaseModel):
     platform_order_id: str | None = None
     event_hint: str | None = None  # the platform's tag / topic / event name, when framing found one
     headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, str] = Field(default_factory=dict)
     raw: str  # this message's bytes as received: UTF-8 text, or base64 (see raw_encoding)
     raw_encoding: Literal["utf-8", "base64"] = "utf-8"
     plaintext: str | None = None  # the decrypted message, for platforms that encrypt pushes

@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     CONCURRENT_UPDATE = "CONCURRENT_UPDATE"
     STORAGE_ERROR = "STORAGE_ERROR"
     ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+    ORDER_AMBIGUOUS = "ORDER_AMBIGUOUS"
     BAD_REQUEST = "BAD_REQUEST"
 
 
@@ -99,6 +100,10 @@ class StorageError(OmsError):
 
 class OrderNotFoundError(OmsError):
     code = ErrorCode.ORDER_NOT_FOUND
+
+
+class OrderAmbiguousError(OmsError):
+    code = ErrorCode.ORDER_AMBIGUOUS
 
 
 class BadRequestError(OmsError):

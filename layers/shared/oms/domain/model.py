@@ -245,7 +245,7 @@ class FailureRecord(_Frozen):
     """A message that failed, with what an operator needs to find, fix and replay it."""
 
     trace_id: str
-    platform: Platform
+    platform: Platform | None  # None when the queue message was not even a readable envelope
     stage: Stage
     code: str
     message: str

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.model import FailureRecord, HistoryEntry, Order, Platform
 from oms.domain.state_machine import Decision
-from oms.platforms.base import AppSecrets, PlatformClient
+from oms.platforms.base import AppSecrets
 
 Clock = Callable[[], datetime]
 
@@ -56,8 +56,16 @@ class SecretStore(Protocol):
         ...
 
 
-class ClientFactory(Protocol):
-    def __call__(self, platform: Platform, app_id: str | None) -> PlatformClient: ...
+class OrderFetcher(Protocol):
+    def __call__(
+        self, platform: Platform, app_id: str | None, shop_id: str, platform_order_id: str, message_key: str
+    ) -> dict[str, Any]:
+        """The platform's order snapshot for the message ``message_key``.
+
+        A redelivered message gets the snapshot its first attempt saw, so one event id always
+        carries one content (see docs/decisions.md).
+        """
+        ...
 
 
 class FailureLog(Protocol):

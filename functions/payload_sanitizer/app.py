@@ -1,0 +1,65 @@
+"""Intake queue consumer: archive the batch's raw payloads, then clean, parse and apply each message.
+
+A failed message is reported as a batch item failure (later messages of its FIFO group are held
+back with it); the queue's redrive policy moves it to the DLQ after the last attempt.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from oms import composition
+from oms.services.sanitize import MessageFailedError, QueueMessage
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+
+
+def _message(record: dict[str, Any]) -> QueueMessage:
+    return QueueMessage(
+        message_id=record["messageId"],
+        body=record["body"],
+        receive_count=int(record.get("attributes", {}).get("ApproximateReceiveCount", "1")),
+    )
+
+
+def _count(name: str, platform: str, **dimensions: str) -> None:
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
+        metric.add_dimension(name="platform", value=platform)
+        for key, value in dimensions.items():
+            metric.add_dimension(name=key, value=value)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    sanitizer = composition.payload_sanitizer()
+    locations = sanitizer.archive([_message(record) for record in event["Records"]])
+
+    def handle_record(record: SQSRecord) -> None:
+        message = _message(record.raw_event)
+        try:
+            processed = sanitizer.process(message, locations.get(message.message_id))
+        except MessageFailedError as failure:
+            logger.set_correlation_id(failure.trace_id)
+            logger.warning(
+                "message failed",
+                extra={"code": str(failure.error.code), "stage": str(failure.stage), "platform": failure.platform},
+            )
+            _count("EventsFailed", str(failure.platform or "unknown"), code=str(failure.error.code))
+            raise
+        logger.set_correlation_id(processed.trace_id)
+        logger.info("message processed", extra={"order_id": processed.order_id, "outcome": processed.outcome})
+        _count("EventsProcessed", processed.platform, outcome=processed.outcome)
+
+    return process_partial_response(
+        event=event, record_handler=handle_record, processor=processor, context=context
+    )

@@ -1,0 +1,107 @@
+"""The composition root: builds services from adapters, lazily, once per Lambda container.
+
+Handlers import this module and the services, never the adapters. Nothing happens at import
+time; :func:`reset` drops every cached object (tests and the local stack call it after changing
+the environment).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from functools import cache
+
+from oms.adapters.aws import client, reset_clients
+from oms.adapters.http import Urllib3Transport
+from oms.adapters.intake_queue import SqsIntakeQueue
+from oms.adapters.ops_table import DynamoFailureLog
+from oms.adapters.order_fetch import IdempotentOrderFetcher
+from oms.adapters.orders_table import DynamoOrdersRepository
+from oms.adapters.raw_archive import S3RawArchive
+from oms.adapters.secrets import SecretsManagerStore
+from oms.config import settings
+from oms.services.intake import WebhookIntake
+from oms.services.orders import OrderQueries
+from oms.services.sanitize import PayloadSanitizer
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_trace_id() -> str:
+    return uuid.uuid4().hex
+
+
+@cache
+def secret_store() -> SecretsManagerStore:
+    config = settings()
+    return SecretsManagerStore(
+        config.platform_secret_prefix, client("secretsmanager"), max_age=config.secrets_max_age_seconds
+    )
+
+
+@cache
+def orders_repository() -> DynamoOrdersRepository:
+    return DynamoOrdersRepository(settings().orders_table, client("dynamodb"))
+
+
+@cache
+def webhook_intake() -> WebhookIntake:
+    return WebhookIntake(
+        secrets=secret_store(),
+        queue=SqsIntakeQueue(settings().intake_queue_url, client("sqs")),
+        clock=utc_now,
+        new_trace_id=new_trace_id,
+    )
+
+
+@cache
+def payload_sanitizer() -> PayloadSanitizer:
+    config = settings()
+    return PayloadSanitizer(
+        orders=orders_repository(),
+        archive=raw_archive(),
+        failures=failure_log(),
+        fetch=IdempotentOrderFetcher(
+            secrets=secret_store(),
+            transport=Urllib3Transport(),
+            base_urls=config.platform_base_urls,
+            clock=utc_now,
+            idempotency_table=config.idempotency_table,
+            dynamodb=client("dynamodb"),
+            expires_after_seconds=config.fetch_idempotency_seconds,
+        ),
+        clock=utc_now,
+    )
+
+
+@cache
+def raw_archive() -> S3RawArchive:
+    return S3RawArchive(settings().raw_archive_bucket, client("s3"))
+
+
+@cache
+def failure_log() -> DynamoFailureLog:
+    return DynamoFailureLog(settings().ops_table, client("dynamodb"))
+
+
+@cache
+def order_queries() -> OrderQueries:
+    return OrderQueries(orders_repository())
+
+
+def reset() -> None:
+    """Forget every cached setting, client and service."""
+    for builder in (
+        settings,
+        secret_store,
+        orders_repository,
+        webhook_intake,
+        payload_sanitizer,
+        raw_archive,
+        failure_log,
+        order_queries,
+    ):
+        builder.cache_clear()
+    reset_clients()

@@ -25,7 +25,9 @@ class Decision:
 
     outcome: Outcome
     before: Order | None
-    after: Order | None  # None when the order is unchanged
+    #: The order to store, or None when nothing changed. An ignored event may still advance a
+    #: register's key (a newer refund fact with the same value), so ``after`` is not only for APPLIED.
+    after: Order | None
     entry: HistoryEntry
 
 
@@ -46,31 +48,36 @@ def decide(
         return _decision(Outcome.DUPLICATE, order, None, event, received_at, now, trace_id, raw_location)
 
     changes: dict[str, object] = {}
+    visible = False  # whether the change shows (status, refund, data), not only a newer key
     reason: str | None = None
-    main_is_newer = event.status_key > order.status_key
-    if main_is_newer:
+    if event.status_key > order.status_key:
         if event.status == order.status or can_transition(order.status, event.status):
             changes |= _snapshot_fields(event)
             changes |= {"status": event.status, "status_key": event.status_key}
+            visible = True
         elif STATUS_RANK[event.status] < STATUS_RANK[order.status]:
             reason = f"{order.status} -> {event.status} would move the order backwards"
         else:
             reason = f"{order.status} -> {event.status} is not an allowed transition"
     if event.refund_key > order.refund_key:
+        # The key advances even when the value stays: an older refund fact arriving later must lose.
         changes |= {"refund_status": event.refund_status, "refund_key": event.refund_key}
+        visible |= event.refund_status != order.refund_status
 
-    if changes:
-        after = order.with_changes(
-            **changes, version=order.version + 1, last_event_id=event.event_id, updated_at=now
-        )
-        return _decision(Outcome.APPLIED, order, after, event, received_at, now, trace_id, raw_location, reason)
-    if reason is None:
+    if visible:
+        outcome = Outcome.APPLIED
+    elif reason is None:
         outcome = Outcome.STALE
     elif STATUS_RANK[event.status] < STATUS_RANK[order.status]:
         outcome = Outcome.REGRESSION
     else:
         outcome = Outcome.FORBIDDEN
-    return _decision(outcome, order, None, event, received_at, now, trace_id, raw_location, reason)
+    after = None
+    if changes:
+        after = order.with_changes(
+            **changes, version=order.version + 1, last_event_id=event.event_id, updated_at=now
+        )
+    return _decision(outcome, order, after, event, received_at, now, trace_id, raw_location, reason)
 
 
 def _snapshot_fields(event: OrderEvent) -> dict[str, object]:

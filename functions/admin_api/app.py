@@ -33,7 +33,7 @@ def get_order(order_id: str) -> dict[str, Any]:
     }
 
 
-@app.exception_handler(OmsError)
+@app.exception_handler(OmsError)  # type: ignore[untyped-decorator]
 def typed_error(error: OmsError) -> Response[dict[str, Any]]:
     logger.info("request refused", extra={"code": str(error.code)})
     return Response(

@@ -52,7 +52,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             logger.set_correlation_id(failure.trace_id)
             logger.warning(
                 "message failed",
-                extra={"code": str(failure.error.code), "stage": str(failure.stage), "platform": failure.platform},
+                extra={
+                    "code": str(failure.error.code),
+                    "stage": str(failure.stage),
+                    "platform": failure.platform,
+                },
             )
             _count("EventsFailed", str(failure.platform or "unknown"), code=str(failure.error.code))
             raise
@@ -60,6 +64,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info("message processed", extra={"order_id": processed.order_id, "outcome": processed.outcome})
         _count("EventsProcessed", processed.platform, outcome=processed.outcome)
 
-    return process_partial_response(
-        event=event, record_handler=handle_record, processor=processor, context=context
+    return dict(
+        process_partial_response(
+            event=event, record_handler=handle_record, processor=processor, context=context
+        )
     )

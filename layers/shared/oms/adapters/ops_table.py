@@ -46,7 +46,11 @@ class DynamoFailureLog:
             )
         return [
             FailureRecord.model_validate(
-                {key: value for key, value in from_attributes(item).items() if key in FailureRecord.model_fields}
+                {
+                    key: value
+                    for key, value in from_attributes(item).items()
+                    if key in FailureRecord.model_fields
+                }
             )
             for item in page.get("Items", [])
         ]

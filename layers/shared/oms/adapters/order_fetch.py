@@ -48,7 +48,9 @@ class IdempotentOrderFetcher:
         self._clock = clock
         self._clients: dict[tuple[str, str], tuple[int, PlatformClient]] = {}
         persistence = DynamoDBPersistenceLayer(table_name=idempotency_table, boto3_client=dynamodb)
-        config = IdempotencyConfig(event_key_jmespath="message_key", expires_after_seconds=expires_after_seconds)
+        config = IdempotencyConfig(
+            event_key_jmespath="message_key", expires_after_seconds=expires_after_seconds
+        )
         self._fetch_once = idempotent_function(
             data_keyword_argument="request", config=config, persistence_store=persistence
         )(self._fetch)
@@ -66,7 +68,9 @@ class IdempotentOrderFetcher:
         try:
             snapshot: dict[str, Any] = self._fetch_once(request=request)
         except IdempotencyAlreadyInProgressError as error:
-            raise ConcurrentUpdateError("the same message is being fetched elsewhere", key=message_key) from error
+            raise ConcurrentUpdateError(
+                "the same message is being fetched elsewhere", key=message_key
+            ) from error
         except IdempotencyPersistenceLayerError as error:
             raise StorageError("idempotency store unavailable", key=message_key) from error
         return snapshot

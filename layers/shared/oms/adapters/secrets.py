@@ -32,7 +32,9 @@ class SecretsManagerStore:
             app_id = next(iter(apps))
         secrets = apps.get(app_id)
         if not isinstance(secrets, dict):
-            raise CredentialsMissingError("no credentials for this app", platform=str(platform), app_id=app_id)
+            raise CredentialsMissingError(
+                "no credentials for this app", platform=str(platform), app_id=app_id
+            )
         return app_id, secrets
 
     def _apps(self, platform: Platform) -> dict[str, Any]:

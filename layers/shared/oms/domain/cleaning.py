@@ -26,9 +26,7 @@ from oms.domain.model import AppliedRule
 INVISIBLE_CHARACTERS = "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad"
 _INVISIBLE = re.compile(f"[{INVISIBLE_CHARACTERS}]")
 _PERCENT_ENCODED_INVISIBLE = re.compile(
-    "|".join(
-        re.escape("".join(f"%{byte:02X}" for byte in char.encode())) for char in INVISIBLE_CHARACTERS
-    ),
+    "|".join(re.escape("".join(f"%{byte:02X}" for byte in char.encode())) for char in INVISIBLE_CHARACTERS),
     re.IGNORECASE,
 )
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oms.domain.model import Platform, UtcDatetime
 
-ENVELOPE_VERSION = 1
+ENVELOPE_VERSION: Literal[1] = 1
 
 
 class IntakeEnvelope(BaseModel):

@@ -270,7 +270,5 @@ def parse_payment_id(value: object, *, field: str = "payment_id") -> str | None:
         return None
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     if not isinstance(text, str) or not re.fullmatch(PAYMENT_ID_PATTERN, text):
-        raise PaymentParseError(
-            f"{field} is not a valid payment id", field=field, value=ascii(value)[:80]
-        )
+        raise PaymentParseError(f"{field} is not a valid payment id", field=field, value=ascii(value)[:80])
     return text

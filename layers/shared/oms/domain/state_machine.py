@@ -41,11 +41,11 @@ def decide(
     raw_location: str | None = None,
 ) -> Decision:
     """Decide what ``event`` does to ``order`` (``None`` when the order is not known yet)."""
+    arrival = _Arrival(received_at=received_at, now=now, trace_id=trace_id, raw_location=raw_location)
     if order is None:
-        after = _create(event, now)
-        return _decision(Outcome.CREATED, None, after, event, received_at, now, trace_id, raw_location)
+        return _decision(Outcome.CREATED, None, _create(event, now), event, arrival)
     if event.event_id == order.last_event_id:
-        return _decision(Outcome.DUPLICATE, order, None, event, received_at, now, trace_id, raw_location)
+        return _decision(Outcome.DUPLICATE, order, None, event, arrival)
 
     changes: dict[str, object] = {}
     visible = False  # whether the change shows (status, refund, data), not only a newer key
@@ -72,12 +72,12 @@ def decide(
         outcome = Outcome.REGRESSION
     else:
         outcome = Outcome.FORBIDDEN
-    after = None
+    after: Order | None = None
     if changes:
         after = order.with_changes(
             **changes, version=order.version + 1, last_event_id=event.event_id, updated_at=now
         )
-    return _decision(outcome, order, after, event, received_at, now, trace_id, raw_location, reason)
+    return _decision(outcome, order, after, event, arrival, reason=reason)
 
 
 def _snapshot_fields(event: OrderEvent) -> dict[str, object]:
@@ -131,38 +131,46 @@ def _create(event: OrderEvent, now: datetime) -> Order:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Arrival:
+    """How and when an event reached us: recorded on its history entry."""
+
+    received_at: datetime
+    now: datetime
+    trace_id: str | None
+    raw_location: str | None
+
+
 def _decision(
     outcome: Outcome,
     before: Order | None,
     after: Order | None,
     event: OrderEvent,
-    received_at: datetime,
-    now: datetime,
-    trace_id: str | None,
-    raw_location: str | None,
+    arrival: _Arrival,
+    *,
     reason: str | None = None,
 ) -> Decision:
+    current = after or before
     entry = HistoryEntry(
         order_id=event.order_id,
         event_id=event.event_id,
         event_type=event.event_type,
         source=event.source,
         event_time=event.event_time,
-        received_at=received_at,
-        recorded_at=now,
+        received_at=arrival.received_at,
+        recorded_at=arrival.now,
         outcome=outcome,
         platform_status=event.platform_status,
         status_before=before.status if before else None,
-        status_after=(after or before).status if (after or before) else None,
+        status_after=current.status if current else None,
         refund_before=before.refund_status if before else None,
-        refund_after=(after or before).refund_status if (after or before) else None,
+        refund_after=current.refund_status if current else None,
         event_status=event.status,
         event_refund_status=event.refund_status,
         version_after=after.version if after else None,
         reason=reason,
-        trace_id=trace_id,
-        raw_location=raw_location,
+        trace_id=arrival.trace_id,
+        raw_location=arrival.raw_location,
         cleaning=event.cleaning,
     )
     return Decision(outcome=outcome, before=before, after=after, entry=entry)
-

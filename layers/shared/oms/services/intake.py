@@ -30,7 +30,15 @@ from oms.services.ports import Clock, IntakeQueue, SecretStore
 _GROUP_LIMIT = 128
 UNKNOWN_PART = "_"
 _DROPPED_HEADER_PREFIXES = (
-    "x-amzn-", "x-amz-", "x-forwarded-", "forwarded", "x-real-ip", "via", "host", "cookie", "authorization",
+    "x-amzn-",
+    "x-amz-",
+    "x-forwarded-",
+    "forwarded",
+    "x-real-ip",
+    "via",
+    "host",
+    "cookie",
+    "authorization",
 )
 
 _ERROR_STATUS: dict[type[OmsError], int] = {
@@ -85,7 +93,9 @@ class WebhookIntake:
             app_id, secrets = self._secrets.app_secrets(adapter.platform, adapter.app_id(request))
         except CredentialsMissingError as error:
             # An app we hold no secret for cannot be verified: to the caller it is a bad signature.
-            raise SignatureInvalidError("no credentials for this app", app_id=adapter.app_id(request)) from error
+            raise SignatureInvalidError(
+                "no credentials for this app", app_id=adapter.app_id(request)
+            ) from error
         handshake = adapter.handshake(request, secrets)
         if handshake is not None:
             return IntakeResult(reply=handshake)

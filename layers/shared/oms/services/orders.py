@@ -64,7 +64,7 @@ class OrderQueries:
         self._orders = orders
 
     def resolve(self, reference: str) -> str:
-        """The unified id for a unified id, ``platform:shop:platform_order_id`` or a bare platform order number."""
+        """The unified id of a unified id, ``platform:shop:platform_order_id`` or a bare order number."""
         reference = reference.strip()
         if not reference:
             raise BadRequestError("empty order reference")

@@ -41,6 +41,7 @@ def _count(name: str, platform: str, **dimensions: str) -> None:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    composition.register_lambda_context(context)
     sanitizer = composition.payload_sanitizer()
     locations = sanitizer.archive([_message(record) for record in event["Records"]])
 

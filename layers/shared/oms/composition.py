@@ -11,11 +11,14 @@ import uuid
 from datetime import UTC, datetime
 from functools import cache
 
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from oms.adapters.aws import client, reset_clients
 from oms.adapters.http import Urllib3Transport
 from oms.adapters.intake_queue import SqsIntakeQueue
 from oms.adapters.ops_table import DynamoFailureLog
-from oms.adapters.order_fetch import IdempotentOrderFetcher
+from oms.adapters.order_fetch import IdempotentOrderFetcher, fetch_idempotency_config
 from oms.adapters.orders_table import DynamoOrdersRepository
 from oms.adapters.raw_archive import S3RawArchive
 from oms.adapters.secrets import SecretsManagerStore
@@ -70,10 +73,20 @@ def payload_sanitizer() -> PayloadSanitizer:
             clock=utc_now,
             idempotency_table=config.idempotency_table,
             dynamodb=client("dynamodb"),
-            expires_after_seconds=config.fetch_idempotency_seconds,
+            config=fetch_idempotency(),
         ),
         clock=utc_now,
     )
+
+
+@cache
+def fetch_idempotency() -> IdempotencyConfig:
+    return fetch_idempotency_config(settings().fetch_idempotency_seconds)
+
+
+def register_lambda_context(context: LambdaContext) -> None:
+    """Let an in-progress fetch expire with the invocation that started it (not after a day)."""
+    fetch_idempotency().register_lambda_context(context)
 
 
 @cache
@@ -99,6 +112,7 @@ def reset() -> None:
         orders_repository,
         webhook_intake,
         payload_sanitizer,
+        fetch_idempotency,
         raw_archive,
         failure_log,
         order_queries,

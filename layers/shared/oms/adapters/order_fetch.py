@@ -28,6 +28,11 @@ from oms.platforms.base import HttpTransport, PlatformClient
 from oms.services.ports import Clock, SecretStore
 
 
+def fetch_idempotency_config(expires_after_seconds: int) -> IdempotencyConfig:
+    """Keyed by message; with the Lambda context registered, a crashed fetch expires with its invocation."""
+    return IdempotencyConfig(event_key_jmespath="message_key", expires_after_seconds=expires_after_seconds)
+
+
 class IdempotentOrderFetcher:
     """:class:`~oms.services.ports.OrderFetcher` backed by the platform clients and the idempotency table."""
 
@@ -40,7 +45,7 @@ class IdempotentOrderFetcher:
         clock: Clock,
         idempotency_table: str,
         dynamodb: Any,
-        expires_after_seconds: int,
+        config: IdempotencyConfig,
     ) -> None:
         self._secrets = secrets
         self._transport = transport
@@ -48,9 +53,6 @@ class IdempotentOrderFetcher:
         self._clock = clock
         self._clients: dict[tuple[str, str], tuple[int, PlatformClient]] = {}
         persistence = DynamoDBPersistenceLayer(table_name=idempotency_table, boto3_client=dynamodb)
-        config = IdempotencyConfig(
-            event_key_jmespath="message_key", expires_after_seconds=expires_after_seconds
-        )
         self._fetch_once = idempotent_function(
             data_keyword_argument="request", config=config, persistence_store=persistence
         )(self._fetch)

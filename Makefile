@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)
 # Python 3.12 for `sam build` (the Lambda runtime); pyenv keeps one on the dev machines.
 PY312 ?= $(shell command -v python3.12 || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n1)
 
-.PHONY: help install tools demo serve test unit functional integration lint typecheck cfn-lint build bench clean
+.PHONY: help install tools demo serve test unit functional integration lint typecheck cfn-lint build clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -64,9 +64,6 @@ cfn-lint: install tools ## sam validate --lint and cfn-lint, offline
 build: tools ## sam build for python3.12/arm64 (see docs/operations.md)
 	@test -n "$(PY312)" || { echo "python3.12 is needed for sam build (pyenv install 3.12)"; exit 1; }
 	PATH="$$(dirname $(PY312)):$$PATH" $(TOOLS)/bin/sam build --template template.yaml
-
-bench: install ## benchmarks (never timed tests); writes bench/results.json
-	$(BIN)/python -m bench
 
 clean:
 	rm -rf .aws-sam out .pytest_cache .mypy_cache .ruff_cache .hypothesis

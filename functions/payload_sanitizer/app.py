@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
+from oms.observability import count
 from oms.services.sanitize import MessageFailedError, QueueMessage
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 
 
@@ -29,13 +28,6 @@ def _message(record: dict[str, Any]) -> QueueMessage:
         body=record["body"],
         receive_count=int(record.get("attributes", {}).get("ApproximateReceiveCount", "1")),
     )
-
-
-def _count(name: str, platform: str, **dimensions: str) -> None:
-    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
-        metric.add_dimension(name="platform", value=platform)
-        for key, value in dimensions.items():
-            metric.add_dimension(name=key, value=value)
 
 
 @logger.inject_lambda_context
@@ -59,11 +51,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                     "platform": failure.platform,
                 },
             )
-            _count("EventsFailed", str(failure.platform or "unknown"), code=str(failure.error.code))
+            count("EventsFailed", platform=str(failure.platform or "unknown"), code=str(failure.error.code))
             raise
         logger.set_correlation_id(processed.trace_id)
         logger.info("message processed", extra={"order_id": processed.order_id, "outcome": processed.outcome})
-        _count("EventsProcessed", processed.platform, outcome=processed.outcome)
+        count("EventsProcessed", platform=processed.platform, outcome=processed.outcome)
 
     return dict(
         process_partial_response(

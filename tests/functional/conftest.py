@@ -37,7 +37,9 @@ def simulator() -> Iterator[PlatformSimulator]:
 
 
 @pytest.fixture
-def stack(app_model: AppModel, simulator: PlatformSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployed]:
+def stack(
+    app_model: AppModel, simulator: PlatformSimulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Deployed]:
     """A fresh moto account with the template deployed and the handlers' environment set."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -82,10 +84,20 @@ def receive_all(deployed: Deployed, queue_id: str = "IntakeQueue") -> list[dict[
         messages += batch
 
 
-def sanitize(deployed: Deployed, messages: list[dict[str, Any]]) -> dict[str, Any]:
+def sanitize(deployed: Deployed, messages: list[dict[str, Any]], *, delete: bool = True) -> dict[str, Any]:
+    """Invoke the sanitizer on a batch and, like Lambda's event source mapping, delete what succeeded."""
     from functions.payload_sanitizer import app
 
-    return app.handler(sqs_event(messages, deployed.arns["IntakeQueue"]), context("sanitizer"))
+    result = app.handler(sqs_event(messages, deployed.arns["IntakeQueue"]), context("sanitizer"))
+    failed = {item["itemIdentifier"] for item in result["batchItemFailures"]}
+    if delete:
+        sqs = boto3.client("sqs")
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(
+                    QueueUrl=deployed.queue_urls["IntakeQueue"], ReceiptHandle=message["ReceiptHandle"]
+                )
+    return result
 
 
 def queue_depth(deployed: Deployed, queue_id: str) -> int:
@@ -93,7 +105,9 @@ def queue_depth(deployed: Deployed, queue_id: str) -> int:
         QueueUrl=deployed.queue_urls[queue_id],
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
 
 
 @pytest.fixture

@@ -19,8 +19,9 @@ from tests.support.events import http_event
 SHOP, SHOPIFY_APP = next(iter(CREDENTIALS["shopify"].items()))
 
 
-def shopify_order(order_id: int, financial_status: str = "paid", updated_at: str = "2026-11-24T10:00:00+08:00",
-                  **extra: Any) -> dict[str, Any]:
+def shopify_order(
+    order_id: int, financial_status: str = "paid", updated_at: str = "2026-11-24T10:00:00+08:00", **extra: Any
+) -> dict[str, Any]:
     return {
         "id": order_id,
         "name": f"#{order_id}",
@@ -35,16 +36,30 @@ def shopify_order(order_id: int, financial_status: str = "paid", updated_at: str
         "subtotal_price": "189.00",
         "total_shipping_price_set": {"shop_money": {"amount": "10.00", "currency_code": "CNY"}},
         "customer": {"id": 7001},
-        "line_items": [{"id": 1, "variant_id": 55, "sku": "TEA-250G", "quantity": 2, "price": "94.50",
-                        "title": "Oolong 250g"}],
-        "shipping_address": {"name": "张三", "phone": "13800001234", "province": "浙江省", "city": "杭州市",
-                             "address1": "西湖区文三路 1 号"},
+        "line_items": [
+            {
+                "id": 1,
+                "variant_id": 55,
+                "sku": "TEA-250G",
+                "quantity": 2,
+                "price": "94.50",
+                "title": "Oolong 250g",
+            }
+        ],
+        "shipping_address": {
+            "name": "张三",
+            "phone": "13800001234",
+            "province": "浙江省",
+            "city": "杭州市",
+            "address1": "西湖区文三路 1 号",
+        },
         **extra,
     }
 
 
-def shopify_request(order: dict[str, Any], *, webhook_id: str, topic: str = "orders/updated",
-                    secret: str | None = None) -> dict[str, Any]:
+def shopify_request(
+    order: dict[str, Any], *, webhook_id: str, topic: str = "orders/updated", secret: str | None = None
+) -> dict[str, Any]:
     body = json.dumps(order, ensure_ascii=False).encode()
     signature = base64.b64encode(
         hmac.new((secret or SHOPIFY_APP["api_secret"]).encode(), body, hashlib.sha256).digest()
@@ -56,8 +71,14 @@ def shopify_request(order: dict[str, Any], *, webhook_id: str, topic: str = "ord
         "X-Shopify-Topic": topic,
         "X-Shopify-Shop-Domain": SHOP,
     }
-    return http_event("POST", "/webhooks/shopify", route="/webhooks/{platform}",
-                      path_parameters={"platform": "shopify"}, headers=headers, body=body)
+    return http_event(
+        "POST",
+        "/webhooks/shopify",
+        route="/webhooks/{platform}",
+        path_parameters={"platform": "shopify"},
+        headers=headers,
+        body=body,
+    )
 
 
 def intake(event: dict[str, Any]) -> dict[str, Any]:
@@ -69,8 +90,9 @@ def intake(event: dict[str, Any]) -> dict[str, Any]:
 def get_order(reference: str) -> dict[str, Any]:
     from functions.admin_api import app
 
-    event = http_event("GET", f"/orders/{reference}", route="/orders/{order_id}",
-                       path_parameters={"order_id": reference})
+    event = http_event(
+        "GET", f"/orders/{reference}", route="/orders/{order_id}", path_parameters={"order_id": reference}
+    )
     return app.handler(event, context("admin"))
 
 
@@ -113,8 +135,13 @@ def test_a_forged_webhook_gets_401_and_nothing_is_queued(stack: Deployed):
 
 
 def test_unknown_platform_is_404_and_oversized_body_is_413(stack: Deployed):
-    unknown = http_event("POST", "/webhooks/myspace", route="/webhooks/{platform}",
-                         path_parameters={"platform": "myspace"}, body=b"{}")
+    unknown = http_event(
+        "POST",
+        "/webhooks/myspace",
+        route="/webhooks/{platform}",
+        path_parameters={"platform": "myspace"},
+        body=b"{}",
+    )
     assert intake(unknown)["statusCode"] == 404
     huge = shopify_request(shopify_order(1003, note="x" * (2 * 1024 * 1024)), webhook_id="w-3")
     assert intake(huge)["statusCode"] == 413
@@ -126,10 +153,21 @@ def test_a_duplicate_push_and_a_redelivered_message_have_one_effect(stack: Deplo
     intake(shopify_request(order, webhook_id="w-4"))
     first = receive_all(stack)
     sanitize(stack, first)
-    # the platform retries hours later (past SQS's 5-minute deduplication window)...
+    # the platform retries the push (SQS drops it inside its 5-minute deduplication window; moto
+    # does not once the first was deleted — either way it must have no second effect)...
     intake(shopify_request(order, webhook_id="w-4"))
-    # ...and SQS redelivers the first message after a timed-out invocation
-    sanitize(stack, first)
+    assert sanitize(stack, receive_all(stack)) == {"batchItemFailures": []}
+    # ...a retry hours later is a new message carrying the same platform message id...
+    envelope = json.loads(first[0]["Body"]) | {"trace_id": "retry-after-hours"}
+    boto3.client("sqs").send_message(
+        QueueUrl=stack.queue_urls["IntakeQueue"],
+        MessageBody=json.dumps(envelope),
+        MessageGroupId=first[0]["Attributes"]["MessageGroupId"],
+        MessageDeduplicationId="a-new-sqs-deduplication-id",
+    )
+    assert sanitize(stack, receive_all(stack)) == {"batchItemFailures": []}
+    # ...and SQS may redeliver the very first message after a timed-out invocation
+    sanitize(stack, first, delete=False)
     body = json.loads(get_order(f"shopify:{SHOP}:1004")["body"])
     assert body["order"]["version"] == 1
     assert len(body["history"]) == 1
@@ -144,7 +182,10 @@ def test_reordered_pushes_converge_and_the_late_one_is_recorded_as_stale(stack: 
     sanitize(stack, receive_all(stack))
     body = json.loads(get_order(f"shopify:{SHOP}:1005")["body"])
     assert body["order"]["status"] == "shipped"
-    assert {entry["event_id"]: entry["outcome"] for entry in body["history"]} == {"w-5b": "created", "w-5a": "stale"}
+    assert {entry["event_id"]: entry["outcome"] for entry in body["history"]} == {
+        "w-5b": "created",
+        "w-5a": "stale",
+    }
 
 
 def test_a_poison_message_fails_alone_is_recorded_and_its_raw_payload_is_retrievable(stack: Deployed):
@@ -172,7 +213,9 @@ def test_a_poison_message_fails_alone_is_recorded_and_its_raw_payload_is_retriev
     failure = items[0]
     assert failure["code"]["S"] in {"SCHEMA_INVALID", "UNKNOWN_STATUS"}
     assert failure["order_ref"]["S"] == f"shopify:{SHOP}:1006"
-    archived = S3RawArchive(stack.names["RawArchiveBucket"], boto3.client("s3")).get(failure["raw_location"]["S"])
+    archived = S3RawArchive(stack.names["RawArchiveBucket"], boto3.client("s3")).get(
+        failure["raw_location"]["S"]
+    )
     assert json.loads(archived.raw)["id"] == 1006
 
 
@@ -184,7 +227,9 @@ def test_invisible_characters_in_ids_are_cleaned_and_the_rule_recorded(stack: De
     sanitize(stack, receive_all(stack))
     body = json.loads(get_order(f"shopify:{SHOP}:1008")["body"])
     assert body["order"]["lines"][0]["out_sku_id"] == "TEA-250G"
-    assert {"name": "strip-invisible", "version": 1, "path": "line_items[0].sku"} in body["history"][0]["cleaning"]
+    assert {"name": "strip-invisible", "version": 1, "path": "line_items[0].sku"} in body["history"][0][
+        "cleaning"
+    ]
 
 
 def test_get_order_answers_404_with_a_code(stack: Deployed):

@@ -217,10 +217,10 @@ class HistoryEntry(_Frozen):
     recorded_at: UtcDatetime
     outcome: Outcome
     platform_status: str
-    status_before: OrderStatus | None
-    status_after: OrderStatus | None
-    refund_before: RefundStatus | None
-    refund_after: RefundStatus | None
+    status_before: OrderStatus | None = None
+    status_after: OrderStatus | None = None
+    refund_before: RefundStatus | None = None
+    refund_after: RefundStatus | None = None
     event_status: OrderStatus
     event_refund_status: RefundStatus
     version_after: int | None = None

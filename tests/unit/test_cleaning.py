@@ -32,7 +32,11 @@ def test_every_listed_invisible_character_is_removed(char):
 
 
 def test_identifiers_are_folded_to_ascii_but_free_text_keeps_full_width_punctuation():
-    payload = {"order_id": " １２３ＡＢ ", "sku_list": [{"sku_id": "ＳＫＵ－１"}], "remark": "请尽快发货，谢谢！"}
+    payload = {
+        "order_id": " １２３ＡＢ ",
+        "sku_list": [{"sku_id": "ＳＫＵ－１"}],
+        "remark": "请尽快发货，谢谢！",
+    }
     cleaned, applied = clean_payload(payload, "douyin")
     assert cleaned["order_id"] == "123AB"
     assert cleaned["sku_list"][0]["sku_id"] == "SKU-1"

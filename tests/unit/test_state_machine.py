@@ -11,7 +11,9 @@ from oms.domain.status import OrderStatus, RefundStatus, can_transition
 T0 = datetime(2026, 2, 5, 12, 0, tzinfo=UTC)
 
 
-def event(event_id: str, status: OrderStatus, seconds: int, refund: RefundStatus = RefundStatus.NONE) -> OrderEvent:
+def event(
+    event_id: str, status: OrderStatus, seconds: int, refund: RefundStatus = RefundStatus.NONE
+) -> OrderEvent:
     return OrderEvent(
         event_id=event_id,
         platform=Platform.SHOPIFY,
@@ -95,7 +97,8 @@ def test_refunds_move_beside_the_main_status_even_after_completion():
 
 def test_a_withdrawn_refund_request_goes_back_to_none():
     order, _ = apply(
-        event("a", OrderStatus.PAID, 0, RefundStatus.REQUESTED), event("b", OrderStatus.PAID, 5, RefundStatus.NONE)
+        event("a", OrderStatus.PAID, 0, RefundStatus.REQUESTED),
+        event("b", OrderStatus.PAID, 5, RefundStatus.NONE),
     )
     assert order.refund_status is RefundStatus.NONE
 

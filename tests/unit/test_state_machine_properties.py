@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from oms.domain.model import Order, OrderEvent, Outcome, Platform
 from oms.domain.state_machine import decide
-from oms.domain.status import REFUND_RANK, STATUS_RANK, TERMINAL_STATUSES, OrderStatus, RefundStatus, can_transition
+from oms.domain.status import (
+    REFUND_RANK,
+    STATUS_RANK,
+    TERMINAL_STATUSES,
+    OrderStatus,
+    RefundStatus,
+    can_transition,
+)
 
 T0 = datetime(2026, 2, 5, 12, 0, tzinfo=UTC)
 
@@ -51,9 +58,11 @@ def _time_consistent(events: list[OrderEvent]) -> list[OrderEvent]:
     """At equal timestamps a lifecycle can only advance, so rank must grow with position there."""
     kept: list[OrderEvent] = []
     for event in events:
-        if kept and event.event_time == kept[-1].event_time and STATUS_RANK[event.status] < STATUS_RANK[
-            kept[-1].status
-        ]:
+        if (
+            kept
+            and event.event_time == kept[-1].event_time
+            and STATUS_RANK[event.status] < STATUS_RANK[kept[-1].status]
+        ):
             continue
         kept.append(event)
     return kept
@@ -119,7 +128,10 @@ def test_only_created_or_applied_events_change_the_order(events, shuffle):
             continue
         if not decision.outcome.changes_order:
             # an ignored event may only move a register's key, never what the order shows
-            assert (decision.after.status, decision.after.refund_status) == (order.status, order.refund_status)
+            assert (decision.after.status, decision.after.refund_status) == (
+                order.status,
+                order.refund_status,
+            )
         order = decision.after
 
 

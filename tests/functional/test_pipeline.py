@@ -236,3 +236,35 @@ def test_get_order_answers_404_with_a_code(stack: Deployed):
     response = get_order("shopify:nowhere.myshopify.com:1")
     assert response["statusCode"] == 404
     assert json.loads(response["body"])["error"] == "ORDER_NOT_FOUND"
+
+
+def test_a_warm_intake_makes_exactly_one_aws_call(stack: Deployed):
+    from oms.adapters.aws import client
+
+    # GIVEN a warm container (the platform secret is cached)
+    intake(shopify_request(shopify_order(1010), webhook_id="w-10"))
+    calls: list[str] = []
+    for service in ("sqs", "secretsmanager", "dynamodb", "s3"):
+        client(service).meta.events.register(
+            "before-call.*.*", lambda model, **_: calls.append(model.name), unique_id=f"count-{service}"
+        )
+    # WHEN the next webhook arrives
+    reply = intake(shopify_request(shopify_order(1011), webhook_id="w-11"))
+    # THEN the only AWS call is the queue send
+    assert reply["statusCode"] == 200
+    assert calls == ["SendMessageBatch"]
+
+
+def test_the_sanitizer_spends_two_dynamodb_round_trips_per_event_and_one_s3_put_per_batch(stack: Deployed):
+    from oms.adapters.aws import client
+
+    for number in range(1020, 1025):
+        intake(shopify_request(shopify_order(number), webhook_id=f"w-{number}"))
+    messages = receive_all(stack)
+    calls: list[str] = []
+    for service in ("dynamodb", "s3"):
+        client(service).meta.events.register(
+            "before-call.*.*", lambda model, **_: calls.append(model.name), unique_id=f"count-{service}"
+        )
+    assert sanitize(stack, messages, delete=False) == {"batchItemFailures": []}
+    assert sorted(calls) == sorted(["PutObject"] + ["GetItem", "TransactWriteItems"] * 5)

@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from oms.domain.errors import ConcurrentUpdateError, StorageError
 from oms.domain.model import Platform
 from oms.platforms import get_adapter
-from oms.platforms.base import HttpTransport, PlatformClient
+from oms.platforms.base import AppSecrets, HttpTransport, PlatformClient
 from oms.services.ports import Clock, SecretStore
 
 
@@ -51,7 +51,7 @@ class IdempotentOrderFetcher:
         self._transport = transport
         self._base_urls = dict(base_urls)
         self._clock = clock
-        self._clients: dict[tuple[str, str], tuple[int, PlatformClient]] = {}
+        self._clients: dict[tuple[str, str], tuple[AppSecrets, PlatformClient]] = {}
         persistence = DynamoDBPersistenceLayer(table_name=idempotency_table, boto3_client=dynamodb)
         self._fetch_once = idempotent_function(
             data_keyword_argument="request", config=config, persistence_store=persistence
@@ -85,10 +85,10 @@ class IdempotentOrderFetcher:
         app_id, secrets = self._secrets.app_secrets(platform, app_id)
         cached = self._clients.get((platform, app_id))
         # Secrets rotate: a new secret object from the (cached) store means a new client.
-        if cached is None or cached[0] != id(secrets):
+        if cached is None or cached[0] is not secrets:
             client = get_adapter(platform).client(
                 secrets, self._transport, base_url=self._base_urls.get(platform), clock=self._clock
             )
-            cached = (id(secrets), client)
+            cached = (secrets, client)
             self._clients[(platform, app_id)] = cached
         return cached[1]

@@ -21,6 +21,7 @@ class SecretsManagerStore:
         self._prefix = prefix
         self._provider = SecretsProvider(boto3_client=secretsmanager)
         self._max_age = max_age
+        self._merged: dict[tuple[str, str], tuple[dict[str, Any], AppSecrets]] = {}
 
     def app_secrets(self, platform: Platform, app_id: str | None) -> tuple[str, AppSecrets]:
         apps = self._apps(platform)

@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TOOLS_STAMP := $(TOOLS)/.installed
 export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)
 # Python 3.12 for `sam build` (the Lambda runtime); pyenv keeps one on the dev machines.
-PY312 ?= $(shell command -v python3.12 || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n1)
+PY312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do "$$p" -c 'import sys; print(sys.executable)' 2>/dev/null && break; done)
 
 .PHONY: help install tools demo serve test unit functional integration lint typecheck cfn-lint build clean
 

@@ -1,0 +1,536 @@
+"""template.yaml holds the promises the architecture makes: least privilege, retention, redrive, encryption.
+
+These tests read the template through :mod:`local.template` (the same model the local stack uses) and
+check the sample events in ``events/`` against it. No AWS, no sockets.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.template import AppModel, TemplateError, load_template
+from oms.domain.envelope import IntakeEnvelope
+from oms.domain.model import Platform
+from oms.platforms import get_adapter, supported_platforms
+from oms.platforms.base import WebhookRequest
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+CREDENTIALS = json.loads((ROOT / "local" / "credentials.json").read_text(encoding="utf-8"))
+
+#: Resources in Allow statements that contain "*", and why each cannot be narrower.
+UNAVOIDABLE_WILDCARDS = {
+    # X-Ray's PutTraceSegments / PutTelemetryRecords support no resource-level permissions.
+    "*": {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
+    # Archive objects are named per batch (raw/<yyyy>/<mm>/<dd>/<hh>/<digest>.jsonl.gz).
+    "${RawArchiveBucket.Arn}/raw/*": {"s3:PutObject", "s3:GetObject"},
+}
+FUNCTION_EVENT_DIRS = {
+    "WebhookIntakeFunction": "webhook_intake",
+    "PayloadSanitizerFunction": "payload_sanitizer",
+    "AdminApiFunction": "admin_api",
+}
+
+
+@pytest.fixture(scope="module")
+def model() -> AppModel:
+    return AppModel.load(ROOT / "template.yaml")
+
+
+def properties(model: AppModel, logical_id: str) -> dict[str, Any]:
+    return dict(model.resources[logical_id].get("Properties") or {})
+
+
+def of_type(model: AppModel, kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: dict(resource.get("Properties") or {})
+        for logical_id, resource in model.resources.items()
+        if resource["Type"] == kind
+    }
+
+
+def allow_statements(model: AppModel, role_id: str) -> list[dict[str, Any]]:
+    role = properties(model, role_id)
+    return [
+        statement
+        for policy in role.get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow"
+    ]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def role_of(model: AppModel, function_id: str) -> str:
+    role = properties(model, function_id).get("Role")
+    assert isinstance(role, dict), f"{function_id} has no Role of its own"
+    assert "Fn::GetAtt" in role, f"{function_id} has no Role of its own"
+    role_id, attribute = role["Fn::GetAtt"]
+    assert attribute == "Arn"
+    assert model.resource_type(role_id) == "AWS::IAM::Role"
+    return str(role_id)
+
+
+# --------------------------------------------------------------------------- the loader
+
+
+def test_short_form_tags_load_as_their_long_forms(tmp_path: Path):
+    # GIVEN a template using every short form the project writes
+    template = tmp_path / "t.yaml"
+    template.write_text(
+        "Conditions:\n"
+        "  IsProd: !Equals [!Ref Stage, prod]\n"
+        "Resources:\n"
+        "  X:\n"
+        "    Type: AWS::SQS::Queue\n"
+        "    Properties:\n"
+        "      A: !Ref Stage\n"
+        "      B: !GetAtt Queue.Arn\n"
+        "      C: !Sub '${AWS::StackName}-x'\n"
+        "      D: !Sub ['${a}', {a: !Ref Stage}]\n"
+        "      E: !If [IsProd, 1, !Ref AWS::NoValue]\n"
+        "      F: !Join ['', [a, b]]\n",
+        encoding="utf-8",
+    )
+
+    # WHEN it is loaded
+    loaded = load_template(template)
+
+    # THEN each tag is the mapping CloudFormation's JSON form uses
+    props = loaded["Resources"]["X"]["Properties"]
+    assert props["A"] == {"Ref": "Stage"}
+    assert props["B"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+    assert props["C"] == {"Fn::Sub": "${AWS::StackName}-x"}
+    assert props["D"] == {"Fn::Sub": ["${a}", {"a": {"Ref": "Stage"}}]}
+    assert props["E"] == {"Fn::If": ["IsProd", 1, {"Ref": "AWS::NoValue"}]}
+    assert props["F"] == {"Fn::Join": ["", ["a", "b"]]}
+    assert loaded["Conditions"]["IsProd"] == {"Fn::Equals": [{"Ref": "Stage"}, "prod"]}
+
+
+def test_a_file_without_resources_is_rejected(tmp_path: Path):
+    template = tmp_path / "t.yaml"
+    template.write_text("Parameters: {}\n", encoding="utf-8")
+    with pytest.raises(TemplateError, match="no Resources"):
+        load_template(template)
+
+
+def test_events_are_modelled_with_globals_and_api_default_auth():
+    # GIVEN a function whose route relies on the API's default authorizer, and a ScheduleV2 event
+    template = {
+        "Globals": {"Function": {"Timeout": 7, "Environment": {"Variables": {"A": "g", "B": "g"}}}},
+        "Resources": {
+            "Api": {
+                "Type": "AWS::Serverless::HttpApi",
+                "Properties": {"Auth": {"DefaultAuthorizer": "AWS_IAM"}},
+            },
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "CodeUri": "functions/jobs/",
+                    "Handler": "main.run",
+                    "Environment": {"Variables": {"B": "own"}},
+                    "Events": {
+                        "Get": {
+                            "Type": "HttpApi",
+                            "Properties": {"ApiId": {"Ref": "Api"}, "Method": "get", "Path": "/x"},
+                        },
+                        "Open": {
+                            "Type": "HttpApi",
+                            "Properties": {
+                                "ApiId": {"Ref": "Api"},
+                                "Path": "/y",
+                                "Auth": {"Authorizer": "NONE"},
+                            },
+                        },
+                        "Nightly": {
+                            "Type": "ScheduleV2",
+                            "Properties": {
+                                "ScheduleExpression": "cron(0 2 * * ? *)",
+                                "ScheduleExpressionTimezone": "Asia/Shanghai",
+                                "Input": '{"job": "nightly"}',
+                            },
+                        },
+                        "Every15": {"Type": "Schedule", "Properties": {"Schedule": "rate(15 minutes)"}},
+                    },
+                },
+            },
+        },
+    }
+
+    # WHEN it is modelled
+    model = AppModel.from_template(template)
+
+    # THEN Globals fill the gaps and the function's own values win
+    function = model.functions["Fn"]
+    assert (function.module, function.handler, function.timeout, function.memory) == (
+        "functions.jobs.main",
+        "run",
+        7,
+        128,
+    )
+    assert function.environment == {"A": "g", "B": "own"}
+    # AND a route without Auth inherits the API's default, NONE means open, ANY is the default method
+    assert [(route.method, route.path, route.auth) for route in model.routes] == [
+        ("GET", "/x", "AWS_IAM"),
+        ("ANY", "/y", None),
+    ]
+    # AND both schedule kinds are parsed (a timezone only exists on ScheduleV2)
+    assert [(s.expression, s.timezone, s.input) for s in model.schedules] == [
+        ("cron(0 2 * * ? *)", "Asia/Shanghai", '{"job": "nightly"}'),
+        ("rate(15 minutes)", None, None),
+    ]
+
+
+# --------------------------------------------------------------------------- functions
+
+
+def test_every_function_points_at_an_importable_handler(model: AppModel):
+    assert set(model.functions) == set(FUNCTION_EVENT_DIRS)
+    for function in model.functions.values():
+        assert importlib.util.find_spec(function.module) is not None, function.module
+        assert function.handler == "handler"
+
+
+def test_globals_set_the_runtime_and_every_setting_config_reads(model: AppModel):
+    globals_ = model.globals_function
+    assert globals_["Runtime"] == "python3.12"
+    assert globals_["Architectures"] == ["arm64"]
+    assert globals_["Tracing"] == "Active"
+    assert globals_["Layers"] == [{"Ref": "SharedLayer"}]
+    variables = globals_["Environment"]["Variables"]
+    for name in (
+        "STAGE",
+        "ORDERS_TABLE",
+        "OPS_TABLE",
+        "IDEMPOTENCY_TABLE",
+        "INTAKE_QUEUE_URL",
+        "RAW_ARCHIVE_BUCKET",
+        "PLATFORM_SECRET_PREFIX",
+        "PLATFORM_BASE_URLS",
+    ):
+        assert name in variables, name
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "order-center"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "OrderCenter"
+    # Events and responses carry personal data: never logged or traced.
+    assert variables["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+    assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+    assert variables["PLATFORM_SECRET_PREFIX"] == {"Fn::Sub": "${AWS::StackName}/platforms/"}
+
+
+def test_the_shared_layer_is_built_for_the_lambda_runtime(model: AppModel):
+    layer = model.resources["SharedLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Properties"]["ContentUri"] == "layers/shared/"
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.12", "BuildArchitecture": "arm64"}
+    assert (ROOT / "layers" / "shared" / "requirements.txt").is_file()
+
+
+def test_every_function_logs_to_its_own_group_with_a_retention(model: AppModel):
+    for function_id in model.functions:
+        function = properties(model, function_id)
+        log_group_ref = function["LoggingConfig"]["LogGroup"]
+        log_group = properties(model, log_group_ref["Ref"])
+        assert model.resource_type(log_group_ref["Ref"]) == "AWS::Logs::LogGroup"
+        # The group is the one Lambda would use by default, so nothing logs anywhere else.
+        assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/" + function["FunctionName"]["Fn::Sub"]}
+        assert log_group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_every_function_has_its_own_role_and_policy(model: AppModel):
+    roles = {function_id: role_of(model, function_id) for function_id in model.functions}
+    assert len(set(roles.values())) == len(roles), "functions share a role"
+    for function_id, role_id in roles.items():
+        role = properties(model, role_id)
+        trust = role["AssumeRolePolicyDocument"]["Statement"]
+        assert trust == [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+        # No managed policies: SAM's defaults grant logs, SQS and X-Ray on every resource.
+        assert "ManagedPolicyArns" not in role
+        assert "Policies" not in properties(model, function_id)
+        statements = allow_statements(model, role_id)
+        log_statement = next(s for s in statements if "logs:PutLogEvents" in as_list(s["Action"]))
+        own_group = properties(model, function_id)["LoggingConfig"]["LogGroup"]["Ref"]
+        assert log_statement["Resource"] == {"Fn::GetAtt": [own_group, "Arn"]}, function_id
+
+
+def test_iam_statements_name_resources_and_actions_exactly(model: AppModel):
+    wildcards: list[tuple[str, Any, str]] = []
+    for function_id in model.functions:
+        for statement in allow_statements(model, role_of(model, function_id)):
+            actions = as_list(statement["Action"])
+            assert all("*" not in action for action in actions), (function_id, actions)
+            for resource in as_list(statement["Resource"]):
+                text = resource if isinstance(resource, str) else resource.get("Fn::Sub", "")
+                if "*" in text:
+                    wildcards.extend((function_id, text, action) for action in actions)
+    for function_id, resource, action in wildcards:
+        assert action in UNAVOIDABLE_WILDCARDS.get(resource, set()), (function_id, resource, action)
+
+
+def test_each_function_gets_only_what_its_job_needs(model: AppModel):
+    def grants(function_id: str) -> dict[str, set[str]]:
+        granted: dict[str, set[str]] = {}
+        for statement in allow_statements(model, role_of(model, function_id)):
+            for resource in as_list(statement["Resource"]):
+                key = json.dumps(resource, sort_keys=True)
+                granted.setdefault(key, set()).update(as_list(statement["Action"]))
+        return granted
+
+    def on(logical_id: str) -> str:
+        return json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}, sort_keys=True)
+
+    intake, sanitizer, admin = (grants(f) for f in FUNCTION_EVENT_DIRS)
+    # Intake only enqueues and reads secrets: it writes no table and no bucket.
+    assert intake[on("IntakeQueue")] == {"sqs:SendMessage"}
+    assert not any(
+        "dynamodb:" in action or "s3:" in action for actions in intake.values() for action in actions
+    )
+    # The sanitizer writes items but can neither scan nor delete a table's worth of data.
+    assert "dynamodb:Scan" not in set().union(*sanitizer.values())
+    assert "dynamodb:BatchWriteItem" not in set().union(*sanitizer.values())
+    assert sanitizer[on("IntakeQueue")] == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    }
+    # The admin API reads data only (its own logs and traces aside).
+    data_actions = {
+        action
+        for actions in admin.values()
+        for action in actions
+        if not action.startswith(("logs:", "xray:"))
+    }
+    assert data_actions == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "s3:GetObject"}
+
+
+def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: AppModel):
+    secret_refs = [{"Ref": logical_id} for logical_id in model.secrets]
+    for function_id in model.functions:
+        readers = [
+            statement
+            for statement in allow_statements(model, role_of(model, function_id))
+            if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
+        ]
+        if function_id == "AdminApiFunction":
+            assert readers == []
+        else:
+            assert len(readers) == 1
+            assert sorted(map(json.dumps, as_list(readers[0]["Resource"]))) == sorted(
+                map(json.dumps, secret_refs)
+            )
+
+
+# --------------------------------------------------------------------------- events and queues
+
+
+def test_the_sanitizer_consumes_the_intake_queue_in_batches_with_partial_failures(model: AppModel):
+    (source,) = model.queue_sources
+    assert source.function_id == "PayloadSanitizerFunction"
+    assert source.queue_id == "IntakeQueue"
+    assert source.batch_size == 10
+    assert source.report_batch_item_failures
+    assert source.maximum_batching_window_s == 0  # not supported on FIFO queues
+    event = properties(model, "PayloadSanitizerFunction")["Events"]["Intake"]["Properties"]
+    assert 2 <= event["ScalingConfig"]["MaximumConcurrency"] <= 1000
+
+
+def test_no_sqs_triggered_function_has_a_function_level_dead_letter_queue(model: AppModel):
+    # It would only cover asynchronous invokes; SQS failures go through the queue's redrive policy.
+    assert "DeadLetterQueue" not in model.globals_function
+    for source in model.queue_sources:
+        assert "DeadLetterQueue" not in properties(model, source.function_id)
+
+
+def test_the_intake_queue_is_fifo_and_redrives_to_a_fifo_dlq(model: AppModel):
+    queue = model.queues["IntakeQueue"]
+    assert queue["FifoQueue"] is True
+    assert queue["ContentBasedDeduplication"] is False
+    assert queue["DeduplicationScope"] == "messageGroup"
+    assert queue["FifoThroughputLimit"] == "perMessageGroupId"
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["IntakeDLQ", "Arn"]},
+        "maxReceiveCount": {"Ref": "MaxReceiveCount"},
+    }
+    assert model.parameters["MaxReceiveCount"] == 5
+    # AWS's advice for SQS event sources: visibility at least 6 x the function timeout.
+    assert queue["VisibilityTimeout"] == 6 * model.functions["PayloadSanitizerFunction"].timeout
+
+    dlq = model.queues["IntakeDLQ"]
+    assert dlq["FifoQueue"] is True
+    assert dlq["SqsManagedSseEnabled"] is True
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    allow = dlq["RedriveAllowPolicy"]
+    assert allow["redrivePermission"] == "byQueue"
+    # The DLQ admits exactly the intake queue, named as IntakeQueue names itself.
+    (source_arn,) = allow["sourceQueueArns"]
+    assert source_arn["Fn::Sub"].endswith(":" + queue["QueueName"]["Fn::Sub"])
+
+
+def test_an_alarm_fires_on_the_first_message_in_the_dlq(model: AppModel):
+    (alarm,) = of_type(model, "AWS::CloudWatch::Alarm").values()
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["IntakeDLQ", "QueueName"]}}]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["AlarmActions"]
+
+
+# --------------------------------------------------------------------------- HTTP API
+
+
+def test_webhooks_are_open_to_platforms_and_admin_routes_need_iam(model: AppModel):
+    routes = {(route.method, route.path): route for route in model.routes}
+    assert routes[("POST", "/webhooks/{platform}")].function_id == "WebhookIntakeFunction"
+    assert routes[("GET", "/webhooks/{platform}")].function_id == "WebhookIntakeFunction"
+    assert routes[("POST", "/webhooks/{platform}")].auth is None
+    assert routes[("GET", "/webhooks/{platform}")].auth is None
+    for route in model.routes:
+        if route.function_id == "AdminApiFunction":
+            assert route.auth == "AWS_IAM", route
+    api = properties(model, "HttpApi")
+    # A route added without Auth is IAM-protected, not public.
+    assert api["Auth"] == {"EnableIamAuthorizer": True, "DefaultAuthorizer": "AWS_IAM"}
+    assert api["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}
+    assert properties(model, "HttpApiAccessLogGroup")["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_the_push_route_is_throttled(model: AppModel):
+    push = properties(model, "WebhookIntakeFunction")["Events"]["Push"]["Properties"]["RouteSettings"]
+    assert 0 < push["ThrottlingRateLimit"] <= push["ThrottlingBurstLimit"]
+
+
+# --------------------------------------------------------------------------- data
+
+
+def test_tables_are_on_demand_encrypted_and_recoverable(model: AppModel):
+    assert set(model.tables) == {"OrdersTable", "OpsTable", "IdempotencyTable"}
+    for logical_id, table in model.tables.items():
+        assert table["BillingMode"] == "PAY_PER_REQUEST", logical_id
+        assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, logical_id
+        assert table["SSESpecification"] == {"SSEEnabled": True}, logical_id
+    for logical_id in ("OrdersTable", "OpsTable"):
+        resource = model.resources[logical_id]
+        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
+        assert model.tables[logical_id]["TimeToLiveSpecification"] == {
+            "AttributeName": "expires_at",
+            "Enabled": True,
+        }
+        assert [key["AttributeName"] for key in model.tables[logical_id]["KeySchema"]] == ["PK", "SK"]
+    indexes = {index["IndexName"] for index in model.tables["OrdersTable"]["GlobalSecondaryIndexes"]}
+    assert indexes == {"GSI1", "GSI2"}
+    idempotency = model.tables["IdempotencyTable"]
+    assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+def test_the_archive_bucket_is_private_encrypted_tls_only_and_tiered(model: AppModel):
+    bucket = model.buckets["RawArchiveBucket"]
+    assert bucket["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+    tiers = rules["raw-payload-tiers"]
+    assert [(step["StorageClass"], step["TransitionInDays"]) for step in tiers["Transitions"]] == [
+        ("STANDARD_IA", 30),
+        ("GLACIER_IR", 90),
+    ]
+    assert tiers["ExpirationInDays"] == {"Ref": "RawArchiveRetentionDays"}
+    assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] > 0
+
+    (policy,) = of_type(model, "AWS::S3::BucketPolicy").values()
+    assert policy["Bucket"] == {"Ref": "RawArchiveBucket"}
+    (deny,) = policy["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Action"]) == ("Deny", "s3:*")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_there_is_an_empty_secret_for_every_platform_with_an_adapter(model: AppModel):
+    names = {}
+    for logical_id, secret in model.secrets.items():
+        assert secret["SecretString"] == "{}", logical_id  # the operator fills it, never the template
+        prefix, _, platform = secret["Name"]["Fn::Sub"].rpartition("/")
+        assert prefix + "/" == "${AWS::StackName}/platforms/"
+        names[Platform(platform)] = logical_id
+    assert set(names) == set(supported_platforms())
+
+
+# --------------------------------------------------------------------------- sample events
+
+
+def sample_events(directory: str) -> list[Path]:
+    paths = sorted((EVENTS / directory).glob("*.json"))
+    assert paths, f"no sample events in events/{directory}"
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("function_id", "directory"), [(f, d) for f, d in FUNCTION_EVENT_DIRS.items() if d != "payload_sanitizer"]
+)
+def test_http_sample_events_hit_a_route_of_their_function(model: AppModel, function_id: str, directory: str):
+    routes = {
+        f"{route.method} {route.path}": route for route in model.routes if route.function_id == function_id
+    }
+    for path in sample_events(directory):
+        event = json.loads(path.read_text(encoding="utf-8"))
+        assert event["version"] == "2.0", path.name
+        route = routes.get(event["routeKey"])
+        assert route is not None, (path.name, event["routeKey"])
+        # IAM routes reach the function only with a SigV4 caller in the request context.
+        assert ("authorizer" in event["requestContext"]) == (route.auth == "AWS_IAM"), path.name
+
+
+def webhook_request(event: dict[str, Any]) -> WebhookRequest:
+    return WebhookRequest(
+        method=event["requestContext"]["http"]["method"],
+        headers=event["headers"],
+        query=event.get("queryStringParameters") or {},
+        body=(event.get("body") or "").encode("utf-8"),
+    )
+
+
+@pytest.mark.parametrize("path", sample_events("webhook_intake"), ids=lambda path: path.stem)
+def test_webhook_samples_are_signed_with_the_local_credentials(path: Path):
+    # GIVEN a sample push and the local stack's credentials for its platform
+    event = json.loads(path.read_text(encoding="utf-8"))
+    adapter = get_adapter(event["pathParameters"]["platform"])
+    request = webhook_request(event)
+    apps = CREDENTIALS[str(adapter.platform)]
+    secrets = apps[adapter.app_id(request) or next(iter(apps))]
+
+    # WHEN the adapter checks it THEN only samples named "forged" are refused
+    def check() -> None:
+        if adapter.handshake(request, secrets) is None:
+            adapter.verify(request, secrets)
+
+    if "forged" in path.stem:
+        with pytest.raises(Exception, match="signature"):
+            check()
+    else:
+        check()
+
+
+@pytest.mark.parametrize("path", sample_events("payload_sanitizer"), ids=lambda path: path.stem)
+def test_sanitizer_samples_carry_intake_envelopes_from_the_intake_queue(model: AppModel, path: Path):
+    queue_name = model.queues["IntakeQueue"]["QueueName"]["Fn::Sub"].replace("${AWS::StackName}", "")
+    records = json.loads(path.read_text(encoding="utf-8"))["Records"]
+    assert 1 <= len(records) <= model.queue_sources[0].batch_size
+    for record in records:
+        envelope = IntakeEnvelope.model_validate_json(record["body"])
+        assert record["eventSource"] == "aws:sqs"
+        assert record["eventSourceARN"].endswith(queue_name)
+        assert record["attributes"]["MessageGroupId"] == envelope.message_group
+        assert int(record["attributes"]["ApproximateReceiveCount"]) >= 1

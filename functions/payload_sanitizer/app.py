@@ -1,7 +1,8 @@
 """Intake queue consumer: archive the batch's raw payloads, then clean, parse and apply each message.
 
-A failed message is reported as a batch item failure (later messages of its FIFO group are held
-back with it); the queue's redrive policy moves it to the DLQ after the last attempt.
+A failed message is reported as a batch item failure and retried alone: the other messages of the
+batch, its own order's later events included, are applied (the state machine does not need them in
+order, docs/decisions.md D7). The queue's redrive policy moves it to the DLQ after the last attempt.
 """
 
 from __future__ import annotations
@@ -9,17 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
+from oms.domain.errors import StorageError
 from oms.observability import count
 from oms.services.sanitize import MessageFailedError, QueueMessage
 
 logger = Logger()
 tracer = Tracer()
-processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def _message(record: dict[str, Any]) -> QueueMessage:
@@ -35,7 +37,13 @@ def _message(record: dict[str, Any]) -> QueueMessage:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     composition.register_lambda_context(context)
     sanitizer = composition.payload_sanitizer()
-    locations = sanitizer.archive([_message(record) for record in event["Records"]])
+    try:
+        locations = sanitizer.archive([_message(record) for record in event["Records"]])
+    except StorageError as error:
+        # The raw payloads still travel in the messages (and in the DLQ): the archive never gates processing.
+        logger.warning("raw archive failed", extra={"code": str(error.code)})
+        count("RawArchiveFailed")
+        locations = {}
 
     def handle_record(record: SQSRecord) -> None:
         message = _message(record.raw_event)

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
 from oms.observability import count
+from oms.platforms import supported_platforms
 from oms.platforms.base import WebhookRequest
 
 logger = Logger()
@@ -29,9 +30,11 @@ def receive(platform: str) -> Response[str]:
         body=base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8"),
     )
     result = composition.webhook_intake().receive(platform, request)
+    if platform not in supported_platforms():
+        platform = "unknown"  # the path is the caller's: never a metric dimension of its choosing
     if result.error_code:
-        count("WebhooksRejected", platform=platform[:64], code=result.error_code)
-        logger.warning("webhook rejected", extra={"platform": platform[:64], "code": result.error_code})
+        count("WebhooksRejected", platform=platform, code=result.error_code)
+        logger.warning("webhook rejected", extra={"platform": platform, "code": result.error_code})
     else:
         count("WebhooksAccepted", platform=platform)
         count("MessagesEnqueued", result.enqueued, platform=platform)

@@ -211,7 +211,7 @@ def test_a_poison_message_fails_alone_is_recorded_and_its_raw_payload_is_retriev
     )["Items"]
     assert len(items) == 1
     failure = items[0]
-    assert failure["code"]["S"] in {"SCHEMA_INVALID", "UNKNOWN_STATUS"}
+    assert (failure["code"]["S"], failure["stage"]["S"]) == ("SCHEMA_INVALID", "parse")
     assert failure["order_ref"]["S"] == f"shopify:{SHOP}:1006"
     archived = S3RawArchive(stack.names["RawArchiveBucket"], boto3.client("s3")).get(
         failure["raw_location"]["S"]

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from oms.adapters.aws import translated
-from oms.adapters.orders_table import from_attributes, to_attributes
+from oms.adapters.orders_table import to_attributes
 from oms.domain.model import FailureRecord
 
 #: Failure records are kept for this long (TTL only cleans up; nothing relies on it).
@@ -36,21 +36,3 @@ class DynamoFailureLog:
         }
         with translated("PutItem", trace_id=failure.trace_id):
             self._dynamodb.put_item(TableName=self._table, Item=to_attributes(item))
-
-    def failures(self, trace_id: str) -> list[FailureRecord]:
-        with translated("Query", trace_id=trace_id):
-            page = self._dynamodb.query(
-                TableName=self._table,
-                KeyConditionExpression="PK = :pk AND begins_with(SK, :failure)",
-                ExpressionAttributeValues=to_attributes({":pk": f"TRACE#{trace_id}", ":failure": "FAILURE#"}),
-            )
-        return [
-            FailureRecord.model_validate(
-                {
-                    key: value
-                    for key, value in from_attributes(item).items()
-                    if key in FailureRecord.model_fields
-                }
-            )
-            for item in page.get("Items", [])
-        ]

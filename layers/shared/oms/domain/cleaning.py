@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from oms.domain.errors import SchemaInvalidError
 from oms.domain.model import AppliedRule
 
 # Zero-width and format characters that platforms' SDKs have been seen to leak into ids:
@@ -122,21 +123,33 @@ def clean_text(value: str, rules: Iterable[CleaningRule] = DEFAULT_RULES) -> str
     return value
 
 
+#: Deeper payloads are refused rather than risking the interpreter's recursion limit.
+MAX_DEPTH = 64
+
+
 def clean_payload(
     payload: Any, platform: str, rules: Iterable[CleaningRule] = DEFAULT_RULES
 ) -> tuple[Any, tuple[AppliedRule, ...]]:
-    """Return ``payload`` with every string leaf cleaned, and the rules that changed something."""
+    """Return ``payload`` with every string leaf cleaned, and the rules that changed something.
+
+    Raises ``SchemaInvalidError`` for a payload nested deeper than :data:`MAX_DEPTH`.
+    """
     active = [rule for rule in rules if rule.applies_to_platform(platform)]
     applied: list[AppliedRule] = []
 
-    def visit(node: Any, path: str, pattern_path: str, key: str) -> Any:
+    def visit(node: Any, path: str, pattern_path: str, key: str, depth: int = 0) -> Any:
+        if depth > MAX_DEPTH:
+            raise SchemaInvalidError("payload nested too deeply", limit=MAX_DEPTH, path=path[:200])
         if isinstance(node, dict):
             return {
-                name: visit(child, _join(path, name), _join(pattern_path, name), name)
+                name: visit(child, _join(path, name), _join(pattern_path, name), name, depth + 1)
                 for name, child in node.items()
             }
         if isinstance(node, list):
-            return [visit(child, f"{path}[{index}]", pattern_path, key) for index, child in enumerate(node)]
+            return [
+                visit(child, f"{path}[{index}]", pattern_path, key, depth + 1)
+                for index, child in enumerate(node)
+            ]
         if not isinstance(node, str):
             return node
         for rule in active:

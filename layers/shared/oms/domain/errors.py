@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     CREDENTIALS_MISSING = "CREDENTIALS_MISSING"
     CONCURRENT_UPDATE = "CONCURRENT_UPDATE"
     STORAGE_ERROR = "STORAGE_ERROR"
+    UNAVAILABLE = "UNAVAILABLE"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
     ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
     ORDER_AMBIGUOUS = "ORDER_AMBIGUOUS"
     BAD_REQUEST = "BAD_REQUEST"
@@ -95,6 +97,13 @@ class ConcurrentUpdateError(OmsError):
 
 class StorageError(OmsError):
     code = ErrorCode.STORAGE_ERROR
+    retryable = True
+
+
+class InternalError(OmsError):
+    """A bug: an exception nobody typed. Recorded like any failure so nothing is lost."""
+
+    code = ErrorCode.INTERNAL_ERROR
     retryable = True
 
 

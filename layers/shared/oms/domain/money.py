@@ -14,8 +14,11 @@ def minor_units(currency: str) -> int:
     return MINOR_UNITS.get(currency.upper(), 2)
 
 
-def quantize(amount: Decimal, currency: str = "CNY") -> Decimal:
-    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_EVEN)
+def quantize(amount: Decimal, currency: str = "CNY", *, field: str = "amount") -> Decimal:
+    try:
+        return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_EVEN)
+    except InvalidOperation as exc:  # beyond the context's precision (28 digits)
+        raise SchemaInvalidError(f"{field} is out of range", field=field) from exc
 
 
 def from_minor(value: int | str, currency: str = "CNY", *, field: str = "amount") -> Decimal:
@@ -26,7 +29,7 @@ def from_minor(value: int | str, currency: str = "CNY", *, field: str = "amount"
         minor = int(value)
     except ValueError as exc:
         raise SchemaInvalidError(f"{field} is not an integer", field=field) from exc
-    return quantize(Decimal(minor).scaleb(-minor_units(currency)), currency)
+    return quantize(Decimal(minor).scaleb(-minor_units(currency)), currency, field=field)
 
 
 def from_major(value: str | int, currency: str = "CNY", *, field: str = "amount") -> Decimal:
@@ -39,4 +42,4 @@ def from_major(value: str | int, currency: str = "CNY", *, field: str = "amount"
         raise SchemaInvalidError(f"{field} is not a decimal amount", field=field) from exc
     if not amount.is_finite():
         raise SchemaInvalidError(f"{field} is not a finite amount", field=field)
-    return quantize(amount, currency)
+    return quantize(amount, currency, field=field)

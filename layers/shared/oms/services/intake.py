@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import (
     CredentialsMissingError,
+    ErrorCode,
     OmsError,
     PayloadTooLargeError,
-    SchemaInvalidError,
     SignatureInvalidError,
-    UnknownPlatformError,
 )
 from oms.domain.ids import content_hash
 from oms.platforms import get_adapter
@@ -41,11 +40,14 @@ _DROPPED_HEADER_PREFIXES = (
     "authorization",
 )
 
-_ERROR_STATUS: dict[type[OmsError], int] = {
-    UnknownPlatformError: 404,
-    PayloadTooLargeError: 413,
-    SignatureInvalidError: 401,
-    CredentialsMissingError: 401,
+#: SQS takes 256 KiB per message (1 MiB since 2025, but not in every region and not in moto).
+MAX_MESSAGE_BYTES = 256 * 1024
+
+_CLIENT_ERRORS: dict[ErrorCode, int] = {
+    ErrorCode.UNKNOWN_PLATFORM: 404,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.SIGNATURE_INVALID: 401,
+    ErrorCode.SCHEMA_INVALID: 400,
 }
 
 
@@ -78,9 +80,10 @@ class WebhookIntake:
         self._new_trace_id = new_trace_id
 
     def receive(self, platform: str, request: WebhookRequest) -> IntakeResult:
+        """Verify and enqueue one push; every outcome is a reply (never an exception)."""
         try:
             return self._receive(platform, request)
-        except tuple(_ERROR_STATUS) as error:
+        except OmsError as error:
             return IntakeResult(reply=error_reply(error), error_code=str(error.code))
 
     def _receive(self, platform: str, request: WebhookRequest) -> IntakeResult:
@@ -103,11 +106,17 @@ class WebhookIntake:
 
         try:
             messages = [message for message in adapter.frame(request, secrets) if not message.is_test]
-        except SchemaInvalidError:
+        except Exception:  # noqa: BLE001 - an authentic push is kept even when framing it fails
             # Authentic but unframeable: keep it whole; the sanitizer fails it with its code.
             messages = [FramedMessage(dedupe_id=content_hash(request.body), raw=request.body)]
         if messages:
-            self._queue.send(self._envelopes(adapter, app_id, request, messages))
+            envelopes = self._envelopes(adapter, app_id, request, messages)
+            largest = max(len(envelope.model_dump_json(exclude_none=True).encode()) for envelope in envelopes)
+            if largest > MAX_MESSAGE_BYTES:
+                raise PayloadTooLargeError(
+                    "push too large for the queue", size=largest, limit=MAX_MESSAGE_BYTES
+                )
+            self._queue.send(envelopes)
         return IntakeResult(reply=adapter.acknowledge(), enqueued=len(messages))
 
     def _envelopes(
@@ -162,5 +171,11 @@ def deduplication_id(envelope: IntakeEnvelope) -> str:
 
 
 def error_reply(error: OmsError) -> WebhookReply:
-    status = _ERROR_STATUS.get(type(error), 400)
+    """The caller sees the code of its own mistakes; our own trouble is a bare 503 it should retry.
+
+    Configuration problems (a half-filled secret) are not described to an unauthenticated caller.
+    """
+    status = _CLIENT_ERRORS.get(error.code)
+    if status is None:
+        return WebhookReply(status=503, body=json.dumps({"error": str(ErrorCode.UNAVAILABLE)}))
     return WebhookReply(status=status, body=json.dumps({"error": str(error.code)}))

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from oms.domain.cleaning import DEFAULT_RULES, CleaningRule, clean_payload, clean_text
 from oms.domain.envelope import IntakeEnvelope
-from oms.domain.errors import EnvelopeInvalidError, OmsError, SchemaInvalidError
+from oms.domain.errors import EnvelopeInvalidError, InternalError, OmsError, SchemaInvalidError
 from oms.domain.model import FailureRecord, Outcome, Platform, Stage
 from oms.platforms import get_adapter
 from oms.services.orders import apply_event
@@ -120,13 +120,12 @@ class PayloadSanitizer:
                 raw_location=raw_location,
             )
         except OmsError as error:
-            self._record(error, stage, message, envelope, raw_location)
-            raise MessageFailedError(
-                error,
-                trace_id=envelope.trace_id if envelope else message.message_id,
-                stage=stage,
-                platform=envelope.platform if envelope else None,
-            ) from error
+            raise self._failed(error, stage, message, envelope, raw_location) from error
+        except Exception as unexpected:  # a bug must still be recorded, never lost (re-raised typed)
+            internal = InternalError(
+                f"unexpected {type(unexpected).__name__}", exception=type(unexpected).__name__
+            )
+            raise self._failed(internal, stage, message, envelope, raw_location) from unexpected
         return Processed(
             trace_id=envelope.trace_id,
             platform=envelope.platform,
@@ -146,14 +145,15 @@ class PayloadSanitizer:
             f"{envelope.platform}:{envelope.app_id}:{envelope.dedupe_id}",
         )
 
-    def _record(
+    def _failed(
         self,
         error: OmsError,
         stage: Stage,
         message: QueueMessage,
         envelope: IntakeEnvelope | None,
         raw_location: str | None,
-    ) -> None:
+    ) -> MessageFailedError:
+        """Record the failure (trace id, code, stage, order, raw payload) and wrap it for the batch."""
         order_ref = None
         if envelope is not None and envelope.platform_order_id:
             order_ref = f"{envelope.platform}:{envelope.shop_id or '_'}:{envelope.platform_order_id}"
@@ -171,6 +171,12 @@ class PayloadSanitizer:
                 raw_location=raw_location,
                 details={key: str(value)[:500] for key, value in error.details.items()},
             )
+        )
+        return MessageFailedError(
+            error,
+            trace_id=envelope.trace_id if envelope else message.message_id,
+            stage=stage,
+            platform=envelope.platform if envelope else None,
         )
 
 

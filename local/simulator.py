@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from local import simulators
 from oms.platforms._common import constant_time_equals
 from oms.platforms.douyin.signing import api_sign, event_sign
 from oms.platforms.shopify.webhook import webhook_hmac
@@ -203,11 +204,16 @@ class PlatformSimulator:
         """
         if self.base_url is None:
             raise RuntimeError("start the simulator first")
-        return {
+        urls = {
             DOUYIN: f"{self.base_url}/{DOUYIN}",
             SHOPIFY: f"{self.base_url}/{SHOPIFY}/{{shop}}",
             WECHAT_CHANNELS: f"{self.base_url}/{WECHAT_CHANNELS}",
         }
+        for platform in simulators.PLATFORM_MODULES:
+            module = simulators.module_for(platform)
+            assert module is not None
+            urls[platform] = module.base_url(self)
+        return urls
 
     # --- the truth --------------------------------------------------------------------------
 
@@ -245,7 +251,9 @@ class PlatformSimulator:
             raise ValueError("Shopify errors are HTTP statuses: give status")
         if times < 1:
             raise ValueError("times must be at least 1")
-        target = (platform, api or ORDER_APIS[platform])
+        extension = simulators.module_for(platform)
+        default_api = extension.ORDER_API if extension is not None else ORDER_APIS[platform]
+        target = (platform, api or default_api)
         with self._lock:
             self._faults.setdefault(target, []).append(_Fault(status, code, times))
 
@@ -270,6 +278,10 @@ class PlatformSimulator:
                 return self._wechat_token(request)
             if platform == WECHAT_CHANNELS and rest == WECHAT_ORDER_GET and request.method == "POST":
                 return self._wechat_order_get(request)
+            extension = simulators.module_for(platform)
+            if extension is not None:
+                reply: SimReply = extension.handle(self, request, rest)
+                return reply
         return SimReply.json({"error": "no such simulated API", "path": request.path}, status=404)
 
     def _enter(self, platform: str, api: str) -> _Fault | None:

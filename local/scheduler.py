@@ -42,6 +42,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from local.lambda_context import LOCAL_ACCOUNT_ID
+from local.template import ScheduleSpec
 
 SCHEDULE_V1 = "Schedule"
 SCHEDULE_V2 = "ScheduleV2"
@@ -499,28 +500,22 @@ def build_schedule_event(
     }
 
 
-def targets_from_model(schedules: Iterable[Any], functions: Mapping[str, Invocable]) -> list[ScheduledTarget]:
+def targets_from_model(
+    schedules: Iterable[ScheduleSpec], functions: Mapping[str, Invocable]
+) -> list[ScheduledTarget]:
     """The scheduled targets of a template's ``Schedule``/``ScheduleV2`` events.
 
     Parameters
     ----------
     schedules:
-        ``AppModel.schedules`` (:class:`local.template.ScheduleSpec`: ``function_id``,
-        ``expression``, ``input``, ``timezone``; ``event_type`` and ``event_id`` when the model
-        carries them).
+        ``AppModel.schedules`` (:class:`local.template.ScheduleSpec`).
     functions:
         Logical id → the function to invoke.
-
-    Notes
-    -----
-    A spec that does not say whether it is a ``Schedule`` or a ``ScheduleV2`` is taken as
-    ``ScheduleV2`` (what new templates use); the two differ only in the payload sent without
-    an ``Input``.
     """
     targets = []
     for index, spec in enumerate(schedules):
-        kind = getattr(spec, "event_type", None) or getattr(spec, "kind", None) or SCHEDULE_V2
-        name = getattr(spec, "event_id", None) or getattr(spec, "name", None) or f"{spec.function_id}-{index}"
+        kind = spec.event_type
+        name = spec.event_id or f"{spec.function_id}-{index}"
         raw_input = spec.input
         targets.append(
             ScheduledTarget(

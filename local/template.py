@@ -135,6 +135,8 @@ class ScheduleSpec:
     expression: str
     input: str | None
     timezone: str | None
+    event_type: str = "ScheduleV2"  # "Schedule" (EventBridge rule) or "ScheduleV2" (EventBridge Scheduler)
+    event_id: str = ""  # the event's key under the function's Events
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,7 @@ class AppModel:
                 elif event_type == "SQS":
                     queue_sources.append(_queue_source(logical_id, event_properties, where))
                 elif event_type in ("Schedule", "ScheduleV2"):
-                    schedules.append(_schedule(logical_id, event_type, event_properties, where))
+                    schedules.append(_schedule(logical_id, event_id, event_type, event_properties, where))
 
         parameters = {
             name: (spec or {}).get("Default") for name, spec in (template.get("Parameters") or {}).items()
@@ -305,7 +307,9 @@ def _queue_source(function_id: str, properties: Mapping[str, Any], where: str) -
     )
 
 
-def _schedule(function_id: str, event_type: str, properties: Mapping[str, Any], where: str) -> ScheduleSpec:
+def _schedule(
+    function_id: str, event_id: str, event_type: str, properties: Mapping[str, Any], where: str
+) -> ScheduleSpec:
     key = "Schedule" if event_type == "Schedule" else "ScheduleExpression"
     expression = properties.get(key)
     if not isinstance(expression, str):
@@ -317,6 +321,8 @@ def _schedule(function_id: str, event_type: str, properties: Mapping[str, Any], 
         expression=expression,
         input=None if event_input is None else str(event_input),
         timezone=None if timezone is None else str(timezone),
+        event_type=event_type,
+        event_id=event_id,
     )
 
 

@@ -9,30 +9,67 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
+
 from oms.domain.errors import CredentialsMissingError, SchemaInvalidError
+from oms.domain.money import from_major, from_minor
 
 _JSON_WHITESPACE = " \t\n\r"
 _DECODER = json.JSONDecoder()
 
+#: Deepest nesting of lists and objects accepted in a platform's JSON. Real payloads nest fewer
+#: than ten levels; the bound keeps every later recursive walk (cleaning, serialising, pydantic)
+#: far below the interpreter's recursion limit, whatever a hostile sender nests.
+MAX_JSON_DEPTH = 64
+
 
 def constant_time_equals(expected: str | bytes, given: str | bytes) -> bool:
-    """True when two signatures are equal, in time independent of where they differ."""
-    left = expected.encode() if isinstance(expected, str) else expected
-    right = given.encode() if isinstance(given, str) else given
+    """True when two signatures are equal, in time independent of where they differ.
+
+    Text is compared as its UTF-8 bytes; a lone surrogate (a header decoded from a JSON event can
+    carry one) is kept as its own bytes, so it simply never matches instead of failing to encode.
+    """
+    left = expected.encode("utf-8", "surrogatepass") if isinstance(expected, str) else expected
+    right = given.encode("utf-8", "surrogatepass") if isinstance(given, str) else given
     return hmac.compare_digest(left, right)
 
 
 def load_json(data: str | bytes, *, what: str) -> Any:
-    """Decode JSON text, raising ``SchemaInvalidError`` (naming ``what``) when it is not JSON."""
+    """Decode JSON text, raising ``SchemaInvalidError`` (naming ``what``) when it is not JSON.
+
+    Documents nested deeper than :data:`MAX_JSON_DEPTH` are refused too (see there).
+    """
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        return json.loads(text)
+        value = json.loads(text)
+    except RecursionError:
+        # The C decoder stops at the interpreter's recursion limit and says so; no stack is lost.
+        raise SchemaInvalidError(f"{what} is nested too deeply", field=what) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise SchemaInvalidError(f"{what} is not valid JSON", field=what) from exc
+    require_shallow(value, what=what)
+    return value
+
+
+def require_shallow(value: Any, *, what: str, limit: int = MAX_JSON_DEPTH) -> None:
+    """Raise ``SchemaInvalidError`` when ``value`` nests lists and objects deeper than ``limit``.
+
+    Walks with an explicit stack, so checking a hostile document cannot itself recurse.
+    """
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            raise SchemaInvalidError(f"{what} is nested more than {limit} levels deep", field=what)
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
 def load_json_object(data: str | bytes, *, what: str) -> dict[str, Any]:
@@ -69,8 +106,11 @@ def split_json_array(body: bytes, *, what: str = "body") -> list[tuple[bytes, An
         while True:
             try:
                 value, end = _DECODER.raw_decode(text, position)
+            except RecursionError:
+                raise SchemaInvalidError(f"{what} is nested too deeply", field=what) from None
             except ValueError as exc:
                 raise SchemaInvalidError(f"{what} holds an invalid element", field=what) from exc
+            require_shallow(value, what=what, limit=MAX_JSON_DEPTH - 1)
             # Re-encoding a slice of text decoded from valid UTF-8 gives back the original bytes.
             elements.append((text[position:end].encode("utf-8"), value))
             position = _skip_whitespace(text, end)
@@ -90,6 +130,39 @@ def _skip_whitespace(text: str, position: int) -> int:
     while position < len(text) and text[position] in _JSON_WHITESPACE:
         position += 1
     return position
+
+
+def schema_violation(error: ValidationError, *, what: str) -> SchemaInvalidError:
+    """The typed error for a platform value that breaks a model constraint (an over-long id, say).
+
+    The payload is what is wrong, so it is reported as such, naming the field and never the value.
+    """
+    errors = error.errors()
+    location = ".".join(str(part) for part in errors[0]["loc"]) if errors else ""
+    return SchemaInvalidError(f"{what} violates the event schema", field=location or what)
+
+
+#: Largest absolute amount accepted, in major units: far above any real order, so a value beyond
+#: it is a malformed payload (a timestamp or an id in an amount field), not money.
+MAX_ABS_AMOUNT = Decimal(10) ** 15
+
+
+def minor_amount(value: Any, currency: str, *, field: str) -> Decimal:
+    """An amount given in minor units (fen), as :func:`~oms.domain.money.from_minor`, range-checked."""
+    return _in_range(lambda: from_minor(value, currency, field=field), field)
+
+
+def major_amount(value: Any, currency: str, *, field: str) -> Decimal:
+    """An amount given in major units (a decimal string), as :func:`~oms.domain.money.from_major`,
+    range-checked."""
+    return _in_range(lambda: from_major(value, currency, field=field), field)
+
+
+def _in_range(convert: Callable[[], Decimal], field: str) -> Decimal:
+    amount = convert()
+    if abs(amount) > MAX_ABS_AMOUNT:
+        raise SchemaInvalidError(f"{field} is out of range", field=field)
+    return amount
 
 
 def require(mapping: Mapping[str, Any], key: str, *, where: str = "") -> Any:
@@ -123,6 +196,29 @@ def secret(secrets: Mapping[str, Any], key: str, *, platform: str) -> str:
     if not isinstance(value, str) or not value:
         raise CredentialsMissingError(f"{platform} secrets lack {key}", platform=platform, key=key)
     return value
+
+
+#: Prefix of the key under which an app's secrets keep the value being rotated out.
+PREVIOUS_PREFIX = "previous_"
+
+
+def rotating_secrets(secrets: Mapping[str, Any], key: str, *, platform: str) -> list[str]:
+    """The current value of ``key``, then ``previous_<key>`` when one is configured.
+
+    During a rotation the platform may still sign with the old secret (pushes already queued on
+    its side, retries); keeping it as ``previous_<key>`` until those have drained lets both verify.
+    """
+    values = [secret(secrets, key, platform=platform)]
+    previous = secrets.get(PREVIOUS_PREFIX + key)
+    if isinstance(previous, str) and previous and previous != values[0]:
+        values.append(previous)
+    return values
+
+
+def matches_any(expected: list[str], given: str) -> bool:
+    """True when ``given`` equals one of ``expected``; every candidate is compared, in constant time."""
+    results = [constant_time_equals(candidate, given) for candidate in expected]
+    return any(results)
 
 
 def utc_from_unix(value: Any, *, field: str) -> datetime:
@@ -160,7 +256,11 @@ def utc_from_iso(value: Any, *, field: str) -> datetime:
     if moment.tzinfo is None:
         # A time without an offset cannot be placed on the UTC line without guessing a zone.
         raise SchemaInvalidError(f"{field} has no UTC offset", field=field)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00+01:00 and 9999-12-31T23:59-01:00 are valid ISO but not UTC datetimes.
+        raise SchemaInvalidError(f"{field} is out of range", field=field) from None
 
 
 def optional_utc_from_iso(value: Any, *, field: str) -> datetime | None:

@@ -12,11 +12,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.model import OrderEvent, Platform
+from oms.platforms._common import schema_violation
 from oms.platforms.base import (
     AppSecrets,
     FramedMessage,
+    FreshnessWindow,
     HttpTransport,
     PlatformClient,
     WebhookReply,
@@ -42,6 +46,8 @@ class DouyinAdapter:
     platform: Platform = Platform.DOUYIN
     max_body_bytes: int = 256 * 1024
     default_base_url: str = DEFAULT_BASE_URL
+    #: The push signature covers no timestamp.
+    freshness: FreshnessWindow | None = None
 
     def app_id(self, request: WebhookRequest) -> str | None:
         """The ``app-id`` header (the app key whose secret signed the push)."""
@@ -55,6 +61,11 @@ class DouyinAdapter:
     def verify(self, request: WebhookRequest, secrets: AppSecrets) -> None:
         """Raise ``SignatureInvalidError`` unless ``event-sign`` is md5(app_key + body + app_secret)."""
         push.verify(request, secrets)
+
+    def signed_at(self, request: WebhookRequest) -> datetime | None:
+        """Always ``None``: ``event-sign`` covers the body only, so staleness cannot be checked; replays are
+        deduplicated instead."""
+        return None
 
     def frame(self, request: WebhookRequest, secrets: AppSecrets) -> list[FramedMessage]:
         """One message per element of the pushed array (tag 0 marked as a test)."""
@@ -76,7 +87,10 @@ class DouyinAdapter:
         self, message: dict[str, Any], snapshot: dict[str, Any] | None, envelope: IntakeEnvelope
     ) -> OrderEvent:
         """The canonical event from the order snapshot (see :func:`order_event`)."""
-        return order_event(message, snapshot, envelope)
+        try:
+            return order_event(message, snapshot, envelope)
+        except ValidationError as error:
+            raise schema_violation(error, what="Douyin order") from None
 
     def client(
         self,

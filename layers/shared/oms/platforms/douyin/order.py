@@ -14,9 +14,9 @@ from typing import Any
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import SchemaInvalidError
 from oms.domain.model import BuyerRef, OrderEvent, OrderLine, Platform, Receiver, parse_payment_id
-from oms.domain.money import from_minor
 from oms.platforms._common import (
     identifier,
+    minor_amount,
     optional_identifier,
     optional_utc_from_unix,
     require,
@@ -128,7 +128,7 @@ def _fen(snapshot: Mapping[str, Any], key: str) -> Decimal | None:
     value = snapshot.get(key)
     if value is None or value == "":
         return None
-    return from_minor(value, CURRENCY, field=f"{WHERE}.{key}")
+    return minor_amount(value, CURRENCY, field=f"{WHERE}.{key}")
 
 
 def _lines(snapshot: Mapping[str, Any]) -> tuple[OrderLine, ...]:
@@ -155,7 +155,7 @@ def _lines(snapshot: Mapping[str, Any]) -> tuple[OrderLine, ...]:
                 quantity=_quantity(require(item, "item_num", where=where), f"{where}.item_num"),
                 unit_price=None
                 if price is None or price == ""
-                else from_minor(price, CURRENCY, field=f"{where}.{price_key}"),
+                else minor_amount(price, CURRENCY, field=f"{where}.{price_key}"),
                 title=_text_or_none(item.get("product_name")),
             )
         )

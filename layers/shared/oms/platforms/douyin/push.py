@@ -16,10 +16,10 @@ from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import SchemaInvalidError, SignatureInvalidError
 from oms.domain.ids import content_hash
 from oms.platforms._common import (
-    constant_time_equals,
     load_json,
     load_json_object,
-    secret,
+    matches_any,
+    rotating_secrets,
     split_json_array,
 )
 from oms.platforms.base import AppSecrets, FramedMessage, WebhookRequest
@@ -73,9 +73,11 @@ def verify(request: WebhookRequest, secrets: AppSecrets) -> None:
     if not given:
         raise SignatureInvalidError("Douyin push has no event-sign header", header=SIGNATURE_HEADER)
     app_key = secrets.get("app_key") or request.header(APP_ID_HEADER) or ""
-    app_secret = secret(secrets, "app_secret", platform="douyin")
-    expected = event_sign(str(app_key), request.body, app_secret)
-    if not constant_time_equals(expected, given.strip().lower()):
+    expected = [
+        event_sign(str(app_key), request.body, app_secret)
+        for app_secret in rotating_secrets(secrets, "app_secret", platform="douyin")
+    ]
+    if not matches_any(expected, given.strip().lower()):
         raise SignatureInvalidError("Douyin push signature does not match", header=SIGNATURE_HEADER)
 
 

@@ -44,7 +44,10 @@ def event_sign(app_key: str, body: bytes, app_secret: str) -> str:
     True
     """
     # MD5 is the platform's choice, not ours; the secret makes it a (weak) MAC.
-    digest = hashlib.md5(app_key.encode() + body + app_secret.encode())  # noqa: S324
+    # surrogatepass: an app key taken from a hostile header must hash, not fail to encode.
+    digest = hashlib.md5(  # noqa: S324
+        app_key.encode("utf-8", "surrogatepass") + body + app_secret.encode("utf-8", "surrogatepass")
+    )
     return digest.hexdigest()
 
 

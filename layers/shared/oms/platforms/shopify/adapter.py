@@ -11,12 +11,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import SchemaInvalidError
 from oms.domain.model import OrderEvent, Platform
+from oms.platforms._common import schema_violation
 from oms.platforms.base import (
     AppSecrets,
     FramedMessage,
+    FreshnessWindow,
     HttpTransport,
     PlatformClient,
     WebhookReply,
@@ -41,6 +45,8 @@ class ShopifyAdapter:
     max_body_bytes: int = 1024 * 1024
     #: ``{shop}`` is replaced by the shop domain: every store is its own API host.
     default_base_url: str = DEFAULT_BASE_URL
+    #: The push signature covers no timestamp.
+    freshness: FreshnessWindow | None = None
 
     def app_id(self, request: WebhookRequest) -> str | None:
         """The shop domain (``X-Shopify-Shop-Domain``, lower-cased): secrets are kept per store."""
@@ -53,6 +59,11 @@ class ShopifyAdapter:
     def verify(self, request: WebhookRequest, secrets: AppSecrets) -> None:
         """Raise ``SignatureInvalidError`` unless ``X-Shopify-Hmac-SHA256`` matches the body."""
         webhook.verify(request, secrets)
+
+    def signed_at(self, request: WebhookRequest) -> datetime | None:
+        """Always ``None``: the HMAC covers the body only, so staleness cannot be checked; replays are
+        deduplicated instead."""
+        return None
 
     def frame(self, request: WebhookRequest, secrets: AppSecrets) -> list[FramedMessage]:
         """The webhook as one message (deduplicated on ``X-Shopify-Webhook-Id``)."""
@@ -77,7 +88,10 @@ class ShopifyAdapter:
         self, message: dict[str, Any], snapshot: dict[str, Any] | None, envelope: IntakeEnvelope
     ) -> OrderEvent:
         """The canonical event from the order (the fetched snapshot, when one was fetched)."""
-        return order_event(snapshot if snapshot is not None else message, envelope)
+        try:
+            return order_event(snapshot if snapshot is not None else message, envelope)
+        except ValidationError as error:
+            raise schema_violation(error, what="Shopify order") from None
 
     def client(
         self,

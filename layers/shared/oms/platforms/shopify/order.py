@@ -14,9 +14,9 @@ from typing import Any
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import SchemaInvalidError
 from oms.domain.model import BuyerRef, OrderEvent, OrderLine, Platform, Receiver
-from oms.domain.money import from_major
 from oms.platforms._common import (
     identifier,
+    major_amount,
     mask_address,
     mask_name,
     mask_phone,
@@ -87,7 +87,7 @@ def _currency(value: Any) -> str:
 def _amount(value: Any, currency: str, field: str) -> Decimal | None:
     if value is None or value == "":
         return None
-    return from_major(value, currency, field=field)
+    return major_amount(value, currency, field=field)
 
 
 def _paid_amount(order: Mapping[str, Any], currency: str) -> Decimal | None:
@@ -104,7 +104,7 @@ def _shipping_amount(order: Mapping[str, Any], currency: str) -> Decimal | None:
     if isinstance(price_set, Mapping):
         shop_money = price_set.get("shop_money")
         if isinstance(shop_money, Mapping) and shop_money.get("amount") not in (None, ""):
-            return from_major(
+            return major_amount(
                 shop_money["amount"], currency, field="total_shipping_price_set.shop_money.amount"
             )
     shipping_lines = order.get("shipping_lines")
@@ -113,7 +113,7 @@ def _shipping_amount(order: Mapping[str, Any], currency: str) -> Decimal | None:
     total = Decimal(0)
     for index, line in enumerate(shipping_lines):
         if isinstance(line, Mapping) and line.get("price") not in (None, ""):
-            total += from_major(line["price"], currency, field=f"shipping_lines[{index}].price")
+            total += major_amount(line["price"], currency, field=f"shipping_lines[{index}].price")
     return total
 
 

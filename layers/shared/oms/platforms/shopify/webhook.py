@@ -16,7 +16,7 @@ from typing import Any
 
 from oms.domain.errors import SignatureInvalidError
 from oms.domain.ids import content_hash
-from oms.platforms._common import constant_time_equals, load_json, load_json_object, secret
+from oms.platforms._common import load_json, load_json_object, matches_any, rotating_secrets
 from oms.platforms.base import AppSecrets, FramedMessage, WebhookRequest
 
 HMAC_HEADER = "x-shopify-hmac-sha256"
@@ -43,8 +43,11 @@ def verify(request: WebhookRequest, secrets: AppSecrets) -> None:
     given = request.header(HMAC_HEADER)
     if not given:
         raise SignatureInvalidError("Shopify webhook has no HMAC header", header=HMAC_HEADER)
-    expected = webhook_hmac(request.body, secret(secrets, "api_secret", platform="shopify"))
-    if not constant_time_equals(expected, given.strip()):
+    expected = [
+        webhook_hmac(request.body, api_secret)
+        for api_secret in rotating_secrets(secrets, "api_secret", platform="shopify")
+    ]
+    if not matches_any(expected, given.strip()):
         raise SignatureInvalidError("Shopify webhook signature does not match", header=HMAC_HEADER)
 
 

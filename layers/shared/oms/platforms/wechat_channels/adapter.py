@@ -15,15 +15,20 @@ the secret store uses the only app configured. One app's secrets::
 
     {"app_id": "wx…", "token": "…", "encoding_aes_key": "<43 chars>", "app_secret": "…"}
 
-Timestamps in the push are not checked for staleness here: this package has no clock, and
-WeChat's own retries legitimately arrive hours later; duplicates are caught by the dedupe id.
+The ``timestamp`` query parameter is covered by ``msg_signature``, so a push can be refused as
+stale. This package holds no clock: it exposes the signed time (:meth:`WechatChannelsAdapter.signed_at`)
+and the default window (:data:`FRESHNESS`), and the intake service compares them with its clock.
+The window is 4 hours back and 5 minutes ahead: WeChat retries an unanswered push up to 10 times
+over about 3.6 hours, and whether a retry is re-signed with a new timestamp is not stated on an
+official page, so the window covers the whole retry schedule (plus margin) rather than risk
+refusing a genuine late retry. A replay inside the window has no effect: it decrypts to the same
+(Event, order id, CreateTime) and so to the same dedupe id. ``docs/security.md`` has the reasoning.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from oms.domain.cleaning import clean_text
@@ -31,10 +36,17 @@ from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import SchemaInvalidError, SignatureInvalidError
 from oms.domain.ids import content_hash
 from oms.domain.model import OrderEvent, Platform
-from oms.platforms._common import constant_time_equals, load_json_object, secret
+from oms.platforms._common import (
+    constant_time_equals,
+    load_json,
+    load_json_object,
+    rotating_secrets,
+    secret,
+)
 from oms.platforms.base import (
     AppSecrets,
     FramedMessage,
+    FreshnessWindow,
     HttpTransport,
     WebhookReply,
     WebhookRequest,
@@ -44,6 +56,8 @@ from oms.platforms.wechat_channels.client import DEFAULT_BASE_URL, WechatChannel
 from oms.platforms.wechat_channels.parsing import is_order_event, message_order_id, parse_snapshot
 
 MAX_BODY_BYTES = 64 * 1024
+#: Default freshness of a push's signed ``timestamp`` (see the module docstring for the reasoning).
+FRESHNESS = FreshnessWindow(max_age=timedelta(hours=4), max_ahead=timedelta(minutes=5))
 _URL_CHECK_PARAMS = ("signature", "timestamp", "nonce", "echostr")
 _MESSAGE_PARAMS = ("msg_signature", "timestamp", "nonce")
 
@@ -58,6 +72,7 @@ class WechatChannelsAdapter:
     platform = Platform.WECHAT_CHANNELS
     max_body_bytes = MAX_BODY_BYTES
     default_base_url = DEFAULT_BASE_URL
+    freshness: FreshnessWindow | None = FRESHNESS
 
     def app_id(self, request: WebhookRequest) -> str | None:
         """The ``app_id`` query parameter merchants add to the push URL, if any."""
@@ -86,6 +101,27 @@ class WechatChannelsAdapter:
     def verify(self, request: WebhookRequest, secrets: AppSecrets) -> None:
         """Check ``msg_signature`` over the ciphertext, then that it opens for this app."""
         self._open(request, secrets)
+
+    def signed_at(self, request: WebhookRequest) -> datetime | None:
+        """The ``timestamp`` query parameter (Unix seconds, covered by ``msg_signature``) in UTC.
+
+        Raises
+        ------
+        SignatureInvalidError
+            When the timestamp is missing or not a Unix time: a signed value that is no time
+            cannot be shown to be fresh.
+        """
+        value = (request.query.get("timestamp") or "").strip()
+        if not (value.isascii() and value.isdigit()):
+            raise SignatureInvalidError(
+                "push timestamp is not a Unix time", platform="wechat_channels", reason="bad_timestamp"
+            )
+        try:
+            return datetime.fromtimestamp(int(value), tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise SignatureInvalidError(
+                "push timestamp is out of range", platform="wechat_channels", reason="bad_timestamp"
+            ) from None
 
     def frame(self, request: WebhookRequest, secrets: AppSecrets) -> list[FramedMessage]:
         """One message per push: raw = the body as received, plaintext = the decrypted JSON.
@@ -158,7 +194,11 @@ class WechatChannelsAdapter:
         )
 
     def _open(self, request: WebhookRequest, secrets: Mapping[str, Any]) -> str:
-        """Authenticate an encrypted push and return its plaintext."""
+        """Authenticate an encrypted push and return its plaintext.
+
+        During a rotation (``previous_token`` / ``previous_encoding_aes_key`` configured) a push
+        sealed with the old pair is opened with it; every token is compared in constant time.
+        """
         if request.method.upper() != "POST":
             raise SignatureInvalidError("WeChat pushes are POST requests", platform="wechat_channels")
         signature, timestamp, nonce = (request.query.get(name) for name in _MESSAGE_PARAMS)
@@ -167,17 +207,31 @@ class WechatChannelsAdapter:
                 "push lacks msg_signature, timestamp or nonce", platform="wechat_channels"
             )
         encrypted = _encrypted_field(request.body)
-        expected = crypto.msg_signature(_secret(secrets, "token"), timestamp, nonce, encrypted)
-        if not constant_time_equals(expected, signature.lower()):
+        app_id = _secret(secrets, "app_id")
+        tokens = rotating_secrets(secrets, "token", platform="wechat_channels")
+        keys = rotating_secrets(secrets, "encoding_aes_key", platform="wechat_channels")
+        signed = [
+            constant_time_equals(crypto.msg_signature(token, timestamp, nonce, encrypted), signature.lower())
+            for token in tokens
+        ]
+        if not any(signed):
             raise SignatureInvalidError("msg_signature mismatch", platform="wechat_channels")
-        return crypto.decrypt(encrypted, _secret(secrets, "encoding_aes_key"), _secret(secrets, "app_id"))
+        failure: SignatureInvalidError | None = None
+        for key in keys:
+            try:
+                return crypto.decrypt(encrypted, key, app_id)
+            except SignatureInvalidError as error:
+                failure = error
+        assert failure is not None  # keys holds at least the current key
+        raise failure
 
 
 def _encrypted_field(body: bytes) -> str:
     """The ``Encrypt`` value of a push body; without one the push cannot be authenticated."""
     try:
-        envelope = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        envelope = load_json(body, what="push body")
+    except SchemaInvalidError as exc:
+        # Also a body nested too deeply to decode: without the Encrypt field nothing is signed.
         raise SignatureInvalidError("push body is not JSON", platform="wechat_channels") from exc
     encrypted = envelope.get("Encrypt") if isinstance(envelope, dict) else None
     if not isinstance(encrypted, str) or not encrypted:

@@ -32,7 +32,10 @@ ENCODING_AES_KEY_LENGTH = 43
 
 
 def _sha1_of_sorted(*values: str) -> str:
-    return hashlib.sha1("".join(sorted(values)).encode("utf-8"), usedforsecurity=False).hexdigest()
+    # surrogatepass: query values come from the request; a lone surrogate must hash (and then not
+    # match), not raise UnicodeEncodeError.
+    joined = "".join(sorted(values)).encode("utf-8", "surrogatepass")
+    return hashlib.sha1(joined, usedforsecurity=False).hexdigest()
 
 
 def url_signature(token: str, timestamp: str, nonce: str) -> str:

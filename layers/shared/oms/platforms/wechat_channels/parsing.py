@@ -36,10 +36,10 @@ from oms.domain.model import (
     Receiver,
     parse_payment_id,
 )
-from oms.domain.money import from_minor
 from oms.domain.status import OrderStatus, RefundStatus
 from oms.platforms._common import (
     identifier,
+    minor_amount,
     optional_identifier,
     optional_utc_from_unix,
     require,
@@ -250,7 +250,7 @@ def _fen(node: Mapping[str, Any], key: str, *, required: bool = False) -> Decima
         if required:
             raise SchemaInvalidError(f"{path} is missing", field=path)
         return None
-    return from_minor(value, CURRENCY, field=path)
+    return minor_amount(value, CURRENCY, field=path)
 
 
 def _optional_text(value: object) -> str | None:
@@ -289,7 +289,7 @@ def _lines(products: list[Mapping[str, Any]]) -> tuple[OrderLine, ...]:
                 quantity=_count(require(product, "sku_cnt", where=path), f"{path}.sku_cnt"),
                 unit_price=None
                 if sale_price is None
-                else from_minor(sale_price, CURRENCY, field=f"{path}.sale_price"),
+                else minor_amount(sale_price, CURRENCY, field=f"{path}.sale_price"),
                 title=_optional_text(product.get("title")),
             )
         except ValidationError as exc:

@@ -499,6 +499,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch("POST")
 
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
     def log_message(self, format: str, *args: Any) -> None:
         # Requests carry tokens in query strings; the default access log would print them.
         return

@@ -16,7 +16,14 @@ import importlib
 from types import ModuleType
 
 #: platform → module implementing its simulated APIs
-PLATFORM_MODULES: dict[str, str] = {}
+PLATFORM_MODULES: dict[str, str] = {
+    "xiaohongshu": "local.simulators.xiaohongshu",
+    "kuaishou": "local.simulators.kuaishou",
+    "woocommerce": "local.simulators.woocommerce",
+    "wechat_mini": "local.simulators.wechat_mini",
+    "pinduoduo": "local.simulators.pinduoduo",
+    "taobao": "local.simulators.taobao",
+}
 
 
 def module_for(platform: str) -> ModuleType | None:

@@ -32,6 +32,7 @@ from local.simulator import (
     wechat_push,
     wechat_url_check,
 )
+from local.simulators import PLATFORM_MODULES
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import PlatformApiError, SignatureInvalidError
 from oms.domain.model import OrderEvent, Platform
@@ -166,6 +167,8 @@ def test_base_urls_point_at_the_running_server(simulator: PlatformSimulator) -> 
         DOUYIN: f"{simulator.base_url}/douyin",
         SHOPIFY: f"{simulator.base_url}/shopify/{{shop}}",
         WECHAT_CHANNELS: f"{simulator.base_url}/wechat_channels",
+        **{platform: f"{simulator.base_url}/{platform}" for platform in PLATFORM_MODULES},
+        "woocommerce": f"{simulator.base_url}/woocommerce/{{shop}}",  # one site per shop, like Shopify
     }
 
 
@@ -175,7 +178,7 @@ def test_the_simulator_listens_on_loopback_only() -> None:
 
 
 def test_an_unknown_path_is_not_found(simulator: PlatformSimulator) -> None:
-    response = LoopbackTransport().request("GET", f"{simulator.base_url}/taobao/router/rest")
+    response = LoopbackTransport().request("GET", f"{simulator.base_url}/myspace/router/rest")
     assert response.status == 404
 
 

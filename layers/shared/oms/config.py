@@ -24,6 +24,14 @@ class Settings:
     platform_base_urls: dict[str, str] = field(default_factory=dict)
     secrets_max_age_seconds: int = 300
     fetch_idempotency_seconds: int = 86_400
+    #: order_poller: how far before the cursor a window starts, before now it ends, and a new shop's lookback
+    poll_overlap_seconds: int = 300
+    poll_settle_seconds: int = 60
+    poll_initial_lookback_seconds: int = 3_600
+    #: The intake queue's dead-letter queue (the admin API redrives it)
+    intake_dlq_url: str = ""
+    #: How long a sanitizer keeps the operators' cleaning rules before reading them again
+    rules_cache_seconds: int = 30
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -39,6 +47,11 @@ class Settings:
             platform_base_urls=json.loads(env.get("PLATFORM_BASE_URLS") or "{}"),
             secrets_max_age_seconds=int(env.get("SECRETS_MAX_AGE_SECONDS", "300")),
             fetch_idempotency_seconds=int(env.get("FETCH_IDEMPOTENCY_SECONDS", "86400")),
+            poll_overlap_seconds=int(env.get("POLL_OVERLAP_SECONDS", "300")),
+            poll_settle_seconds=int(env.get("POLL_SETTLE_SECONDS", "60")),
+            poll_initial_lookback_seconds=int(env.get("POLL_INITIAL_LOOKBACK_SECONDS", "3600")),
+            intake_dlq_url=env.get("INTAKE_DLQ_URL", ""),
+            rules_cache_seconds=int(env.get("RULES_CACHE_SECONDS", "30")),
         )
 
 

@@ -25,6 +25,12 @@ ADAPTER_MODULES: dict[Platform, str] = {
     Platform.DOUYIN: "oms.platforms.douyin",
     Platform.SHOPIFY: "oms.platforms.shopify",
     Platform.WECHAT_CHANNELS: "oms.platforms.wechat_channels",
+    Platform.XIAOHONGSHU: "oms.platforms.xiaohongshu",
+    Platform.KUAISHOU: "oms.platforms.kuaishou",
+    Platform.WOOCOMMERCE: "oms.platforms.woocommerce",
+    Platform.WECHAT_MINI: "oms.platforms.wechat_mini",
+    Platform.PINDUODUO: "oms.platforms.pinduoduo",
+    Platform.TAOBAO: "oms.platforms.taobao",
 }
 
 

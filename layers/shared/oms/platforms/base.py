@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from oms.domain.envelope import IntakeEnvelope
@@ -50,6 +50,39 @@ class FramedMessage:
     event_hint: str | None = None
     plaintext: str | None = None
     is_test: bool = False  # acknowledged, never enqueued (e.g. Douyin tag 0)
+
+
+@dataclass(frozen=True, slots=True)
+class FreshnessWindow:
+    """How far the time a platform signed into a push may lie from the receiver's clock.
+
+    The window is data, not a check: the platform packages hold no clock, so the intake service
+    compares :meth:`PlatformAdapter.signed_at` with its own injected clock.
+
+    Parameters
+    ----------
+    max_age:
+        How long after signing a push is still accepted. It must cover the platform's own retry
+        schedule when retries keep the first timestamp; replays inside it are made harmless by
+        deduplication, not by this check.
+    max_ahead:
+        How far in the future a signed time may be: clock skew between the platform and us.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime, timedelta
+    >>> window = FreshnessWindow(max_age=timedelta(hours=4))
+    >>> now = datetime(2026, 2, 5, 12, 0, tzinfo=UTC)
+    >>> window.admits(now - timedelta(hours=3), now), window.admits(now - timedelta(hours=5), now)
+    (True, False)
+    """
+
+    max_age: timedelta
+    max_ahead: timedelta = timedelta(minutes=5)
+
+    def admits(self, signed_at: datetime, now: datetime) -> bool:
+        """True when ``signed_at`` lies within ``[now - max_age, now + max_ahead]``."""
+        return now - self.max_age <= signed_at <= now + self.max_ahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +130,19 @@ class PlatformAdapter(Protocol):
         """Answer a URL-verification request (e.g. WeChat's GET ``echostr``); None for normal pushes."""
         ...
 
+    #: How far the signed time of a push may be from now; ``None`` when the platform signs none.
+    freshness: FreshnessWindow | None
+
     def verify(self, request: WebhookRequest, secrets: AppSecrets) -> None:
         """Raise :class:`~oms.domain.errors.SignatureInvalidError` unless the push is authentic."""
+        ...
+
+    def signed_at(self, request: WebhookRequest) -> datetime | None:
+        """The time the push's signature covers, for a platform that signs one (else ``None``).
+
+        Only meaningful after :meth:`verify`; raises ``SignatureInvalidError`` when the signed
+        value is not a time.
+        """
         ...
 
     def frame(self, request: WebhookRequest, secrets: AppSecrets) -> list[FramedMessage]:

@@ -1,0 +1,87 @@
+"""The Pinduoduo adapter: orders arrive by pull, not by HTTP push.
+
+Pinduoduo pushes over a WebSocket the receiver has to hold open, which a serverless receiver
+cannot, so ``order_poller`` pulls instead (:mod:`oms.services.polling`): for each mall,
+``pdd.order.number.list.increment.get`` since a stored cursor, then ``pdd.order.information.get``
+per order, enqueued on the intake queue as an :class:`~oms.domain.envelope.IntakeEnvelope` whose
+``raw`` is the detail reply body as received and whose ``shop_id`` is the mall id. The sanitizer
+then decodes and parses it like a push. Any HTTP push to ``/webhooks/pinduoduo`` is refused.
+
+One app's secrets::
+
+    {"client_id": "…", "client_secret": "…", "access_tokens": {"<mall id>": "<token>"}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from oms.domain.envelope import IntakeEnvelope
+from oms.domain.errors import SignatureInvalidError
+from oms.domain.model import OrderEvent, Platform
+from oms.platforms.base import (
+    AppSecrets,
+    FramedMessage,
+    FreshnessWindow,
+    HttpTransport,
+    WebhookReply,
+    WebhookRequest,
+)
+from oms.platforms.pinduoduo.client import DEFAULT_BASE_URL, PinduoduoClient, order_info
+from oms.platforms.pinduoduo.parsing import parse_order
+
+
+class PinduoduoAdapter:
+    """:class:`~oms.platforms.base.PlatformAdapter` for Pinduoduo (pull only)."""
+
+    platform = Platform.PINDUODUO
+    max_body_bytes = 256 * 1024
+    default_base_url = DEFAULT_BASE_URL
+    freshness: FreshnessWindow | None = None
+
+    def app_id(self, request: WebhookRequest) -> str | None:
+        return request.query.get("app_id") or None
+
+    def handshake(self, request: WebhookRequest, secrets: AppSecrets) -> WebhookReply | None:
+        return None
+
+    def verify(self, request: WebhookRequest, secrets: AppSecrets) -> None:
+        """Always refuses: Pinduoduo has no HTTP push, so anything posted here is not Pinduoduo's."""
+        raise SignatureInvalidError("Pinduoduo orders are pulled, not pushed", platform="pinduoduo")
+
+    def signed_at(self, request: WebhookRequest) -> datetime | None:
+        return None
+
+    def frame(self, request: WebhookRequest, secrets: AppSecrets) -> list[FramedMessage]:
+        raise SignatureInvalidError("Pinduoduo orders are pulled, not pushed", platform="pinduoduo")
+
+    def acknowledge(self) -> WebhookReply:
+        return WebhookReply(status=200, body='{"success":true}')
+
+    def decode(self, envelope: IntakeEnvelope) -> dict[str, Any]:
+        """The ``order_info`` of the enqueued detail reply (fractions kept as decimal strings)."""
+        return order_info(envelope.payload_text)
+
+    def needs_fetch(self, message: dict[str, Any]) -> bool:
+        """Never: the poller enqueues the full order detail."""
+        return False
+
+    def parse(
+        self, message: dict[str, Any], snapshot: dict[str, Any] | None, envelope: IntakeEnvelope
+    ) -> OrderEvent:
+        return parse_order(snapshot if snapshot is not None else message, envelope)
+
+    def client(
+        self,
+        secrets: AppSecrets,
+        transport: HttpTransport,
+        *,
+        base_url: str | None = None,
+        clock: Callable[[], datetime],
+    ) -> PinduoduoClient:
+        return PinduoduoClient(secrets, transport, base_url=base_url, clock=clock)
+
+
+ADAPTER = PinduoduoAdapter()

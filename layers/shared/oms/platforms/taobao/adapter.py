@@ -1,0 +1,88 @@
+"""The Taobao / Tmall adapter: orders arrive by pull, not by HTTP push.
+
+TOP delivers messages through TMC, which a serverless receiver consumes by pull
+(``taobao.tmc.messages.consume`` then ``confirm``); ``taobao.trades.sold.increment.get`` since a
+stored cursor is the backstop for anything TMC drops. ``order_poller`` (:mod:`oms.services.polling`)
+does both and enqueues, per changed trade, the raw ``taobao.trade.fullinfo.get`` reply body as an
+:class:`~oms.domain.envelope.IntakeEnvelope` (``shop_id`` = the seller's user id). Any HTTP push to
+``/webhooks/taobao`` is refused.
+
+One app's secrets::
+
+    {"app_key": "…", "app_secret": "…", "sessions": {"<seller user id>": "<session key>"},
+     "sign_method": "md5" | "hmac", "tmc_group": "default"}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from oms.domain.envelope import IntakeEnvelope
+from oms.domain.errors import SignatureInvalidError
+from oms.domain.model import OrderEvent, Platform
+from oms.platforms.base import (
+    AppSecrets,
+    FramedMessage,
+    FreshnessWindow,
+    HttpTransport,
+    WebhookReply,
+    WebhookRequest,
+)
+from oms.platforms.taobao.client import DEFAULT_BASE_URL, TaobaoClient, trade_of
+from oms.platforms.taobao.parsing import parse_trade
+
+
+class TaobaoAdapter:
+    """:class:`~oms.platforms.base.PlatformAdapter` for Taobao / Tmall (pull only)."""
+
+    platform = Platform.TAOBAO
+    max_body_bytes = 256 * 1024
+    default_base_url = DEFAULT_BASE_URL
+    freshness: FreshnessWindow | None = None
+
+    def app_id(self, request: WebhookRequest) -> str | None:
+        return request.query.get("app_id") or None
+
+    def handshake(self, request: WebhookRequest, secrets: AppSecrets) -> WebhookReply | None:
+        return None
+
+    def verify(self, request: WebhookRequest, secrets: AppSecrets) -> None:
+        """Always refuses: Taobao orders are pulled, so anything posted here is not Taobao's."""
+        raise SignatureInvalidError("Taobao orders are pulled, not pushed", platform="taobao")
+
+    def signed_at(self, request: WebhookRequest) -> datetime | None:
+        return None
+
+    def frame(self, request: WebhookRequest, secrets: AppSecrets) -> list[FramedMessage]:
+        raise SignatureInvalidError("Taobao orders are pulled, not pushed", platform="taobao")
+
+    def acknowledge(self) -> WebhookReply:
+        return WebhookReply(status=200, body='{"success":true}')
+
+    def decode(self, envelope: IntakeEnvelope) -> dict[str, Any]:
+        """The ``trade`` of the enqueued ``taobao.trade.fullinfo.get`` reply."""
+        return trade_of(envelope.payload_text)
+
+    def needs_fetch(self, message: dict[str, Any]) -> bool:
+        """Never: the poller enqueues the full trade."""
+        return False
+
+    def parse(
+        self, message: dict[str, Any], snapshot: dict[str, Any] | None, envelope: IntakeEnvelope
+    ) -> OrderEvent:
+        return parse_trade(snapshot if snapshot is not None else message, envelope)
+
+    def client(
+        self,
+        secrets: AppSecrets,
+        transport: HttpTransport,
+        *,
+        base_url: str | None = None,
+        clock: Callable[[], datetime],
+    ) -> TaobaoClient:
+        return TaobaoClient(secrets, transport, base_url=base_url, clock=clock)
+
+
+ADAPTER = TaobaoAdapter()

@@ -1,0 +1,103 @@
+"""Simulated Pinduoduo router API: ``POST /pinduoduo/api/router`` with the real MD5 signature check.
+
+State per simulator: orders per mall (``order_info`` objects as the API returns them) and stock
+levels. Helpers :func:`put_order` and :func:`stock` are the test's handle on the platform truth.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from oms.platforms.pinduoduo.signing import china_time, sign
+
+PLATFORM = "pinduoduo"
+ORDER_API = "pdd.order.information.get"
+_STATE: dict[int, dict[str, Any]] = {}
+
+
+def _state(simulator: Any) -> dict[str, Any]:
+    return _STATE.setdefault(id(simulator), {"orders": {}, "stock": {}})
+
+
+def base_url(simulator: Any) -> str:
+    return f"{simulator.base_url}/{PLATFORM}"
+
+
+def put_order(simulator: Any, mall_id: str, info: dict[str, Any]) -> None:
+    """Store (or replace) an ``order_info`` exactly as ``pdd.order.information.get`` returns it."""
+    with simulator._lock:
+        _state(simulator)["orders"].setdefault(str(mall_id), {})[str(info["order_sn"])] = copy.deepcopy(info)
+
+
+def stock(simulator: Any, mall_id: str, goods_id: str, sku: str) -> int | None:
+    with simulator._lock:
+        value: int | None = _state(simulator)["stock"].get((str(mall_id), goods_id, sku))
+        return value
+
+
+def _error(code: int, message: str, status: int = 200) -> Any:
+    from local.simulator import SimReply
+
+    return SimReply.json({"error_response": {"error_code": code, "error_msg": message}}, status=status)
+
+
+def handle(simulator: Any, request: Any, rest: str) -> Any:
+    from local.simulator import SimReply
+
+    if rest != "api/router" or request.method != "POST":
+        return SimReply.json({"error": "no such simulated API"}, status=404)
+    form = dict(parse_qsl(request.body.decode("utf-8"), keep_blank_values=True))
+    api = form.get("type", "")
+    fault = simulator._enter(PLATFORM, api)
+    if fault is not None:
+        if fault.code is not None:
+            return _error(fault.code, "simulated fault", fault.status or 200)
+        return SimReply(fault.status or 500, b"simulated outage")
+    app = simulator.credentials.get(PLATFORM, {}).get(form.get("client_id", ""))
+    if app is None:
+        return _error(10016, "client_id not found")
+    if form.get("sign") != sign(form, app["client_secret"]):
+        return _error(10014, "sign error")
+    mall = next((m for m, t in app.get("access_tokens", {}).items() if t == form.get("access_token")), None)
+    if mall is None:
+        return _error(10019, "access_token invalid")
+    orders: dict[str, dict[str, Any]] = _state(simulator)["orders"].get(mall, {})
+    if api == "pdd.order.number.list.increment.get":
+        start = datetime.fromtimestamp(int(form["start_updated_at"]), tz=UTC)
+        end = datetime.fromtimestamp(int(form["end_updated_at"]), tz=UTC)
+        if (end - start).total_seconds() > 30 * 60:
+            return _error(50000, "time range over 30 minutes")
+        matching = sorted(
+            (info for info in orders.values() if start <= china_time(info["updated_at"], field="u") <= end),
+            key=lambda info: str(info["order_sn"]),
+        )
+        page, size = int(form.get("page", "1")), int(form.get("page_size", "100"))
+        chunk = matching[(page - 1) * size : page * size]
+        body = {
+            "order_sn_increment_get_response": {
+                "total_count": len(matching),
+                "has_next": page * size < len(matching),
+                "order_sn_list": [
+                    {"order_sn": info["order_sn"], "updated_at": info["updated_at"]} for info in chunk
+                ],
+            }
+        }
+        return SimReply.json(body)
+    if api == ORDER_API:
+        info = orders.get(form.get("order_sn", ""))
+        if info is None:
+            return _error(52000, "order not found")
+        text = json.dumps({"order_info_get_response": {"order_info": info}}, ensure_ascii=False)
+        return SimReply(200, text.encode("utf-8"), {"Content-Type": "application/json"})
+    if api == "pdd.goods.quantity.update":
+        sku = form.get("sku_id") or form.get("outer_id") or ""
+        key = (mall, form.get("goods_id", ""), sku)
+        quantity = int(form["quantity"])
+        levels = _state(simulator)["stock"]
+        levels[key] = quantity if form.get("update_type") == "1" else levels.get(key, 0) + quantity
+        return SimReply.json({"goods_quantity_update_response": {"is_success": True}})
+    return _error(10001, "unknown type")

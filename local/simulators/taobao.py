@@ -1,0 +1,121 @@
+"""Simulated TOP gateway: ``POST /taobao/router/rest`` with the real MD5/HMAC signature check.
+
+State per simulator: trades per seller (``trade`` objects as ``taobao.trade.fullinfo.get``
+returns them), the TMC queue of unconfirmed messages, and stock levels.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from oms.platforms.pinduoduo.signing import china_time
+from oms.platforms.taobao.signing import sign
+
+PLATFORM = "taobao"
+ORDER_API = "taobao.trade.fullinfo.get"
+_STATE: dict[int, dict[str, Any]] = {}
+
+
+def _state(simulator: Any) -> dict[str, Any]:
+    return _STATE.setdefault(id(simulator), {"trades": {}, "tmc": [], "stock": {}, "next_id": 1})
+
+
+def base_url(simulator: Any) -> str:
+    return f"{simulator.base_url}/{PLATFORM}"
+
+
+def put_trade(simulator: Any, seller_id: str, trade: dict[str, Any], *, topic: str | None = None) -> None:
+    """Store a trade; with ``topic``, also publish a TMC message about it (as TOP would)."""
+    with simulator._lock:
+        state = _state(simulator)
+        state["trades"].setdefault(str(seller_id), {})[str(trade["tid"])] = copy.deepcopy(trade)
+        if topic is not None:
+            content = {"tid": trade["tid"], "status": trade.get("status"), "payment": trade.get("payment")}
+            state["tmc"].append(
+                {
+                    "id": state["next_id"],
+                    "topic": topic,
+                    "content": json.dumps(content),
+                    "pub_time": trade.get("modified"),
+                    "user_id": int(seller_id),
+                    "user_nick": "demo-shop",
+                }
+            )
+            state["next_id"] += 1
+
+
+def unconfirmed(simulator: Any) -> int:
+    with simulator._lock:
+        return len(_state(simulator)["tmc"])
+
+
+def _error(code: int, msg: str, sub_code: str = "") -> Any:
+    from local.simulator import SimReply
+
+    return SimReply.json({"error_response": {"code": code, "msg": msg, "sub_code": sub_code}})
+
+
+def handle(simulator: Any, request: Any, rest: str) -> Any:
+    from local.simulator import SimReply
+
+    if rest != "router/rest" or request.method != "POST":
+        return SimReply.json({"error": "no such simulated API"}, status=404)
+    form = dict(parse_qsl(request.body.decode("utf-8"), keep_blank_values=True))
+    api = form.get("method", "")
+    fault = simulator._enter(PLATFORM, api)
+    if fault is not None:
+        if fault.code is not None:
+            return _error(fault.code, "simulated fault")
+        return SimReply(fault.status or 500, b"simulated outage")
+    app = simulator.credentials.get(PLATFORM, {}).get(form.get("app_key", ""))
+    if app is None:
+        return _error(29, "Invalid app Key")
+    if form.get("sign") != sign(form, app["app_secret"], form.get("sign_method", "md5")):
+        return _error(25, "Invalid signature")
+    state = _state(simulator)
+    if api == "taobao.tmc.messages.consume":
+        quantity = int(form.get("quantity", "100"))
+        messages = state["tmc"][:quantity]
+        return SimReply.json({"tmc_messages_consume_response": {"messages": {"tmc_message": messages}}})
+    if api == "taobao.tmc.messages.confirm":
+        confirmed = set(form.get("s_message_ids", "").split(","))
+        state["tmc"] = [message for message in state["tmc"] if str(message["id"]) not in confirmed]
+        return SimReply.json({"tmc_messages_confirm_response": {"is_success": True}})
+    seller = next((s for s, key in app.get("sessions", {}).items() if key == form.get("session")), None)
+    if seller is None:
+        return _error(27, "Invalid session")
+    trades: dict[str, dict[str, Any]] = state["trades"].get(seller, {})
+    if api == ORDER_API:
+        trade = trades.get(form.get("tid", ""))
+        if trade is None:
+            return _error(15, "Remote service error", "isv.trade-not-exist")
+        text = json.dumps({"trade_fullinfo_get_response": {"trade": trade}}, ensure_ascii=False)
+        return SimReply(200, text.encode("utf-8"), {"Content-Type": "application/json"})
+    if api == "taobao.trades.sold.increment.get":
+        start = china_time(form["start_modified"], field="start_modified")
+        end = china_time(form["end_modified"], field="end_modified")
+        matching = sorted(
+            (t for t in trades.values() if start <= china_time(t["modified"], field="modified") <= end),
+            key=lambda t: str(t["tid"]),
+        )
+        page, size = int(form.get("page_no", "1")), int(form.get("page_size", "100"))
+        chunk = matching[(page - 1) * size : page * size]
+        body = {
+            "trades_sold_increment_get_response": {
+                "total_results": len(matching),
+                "has_next": page * size < len(matching),
+                "trades": {"trade": [{"tid": t["tid"], "modified": t["modified"]} for t in chunk]},
+            }
+        }
+        return SimReply.json(body)
+    if api == "taobao.item.quantity.update":
+        sku = form.get("sku_id") or form.get("outer_id") or ""
+        key = (seller, form.get("num_iid", ""), sku)
+        quantity = int(form["quantity"])
+        levels = state["stock"]
+        levels[key] = quantity if form.get("type") == "1" else levels.get(key, 0) + quantity
+        return SimReply.json({"item_quantity_update_response": {"item": {"num_iid": form.get("num_iid")}}})
+    return _error(22, "Invalid method")

@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)
 # Python 3.12 for `sam build` (the Lambda runtime); pyenv keeps one on the dev machines.
 PY312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do "$$p" -c 'import sys; print(sys.executable)' 2>/dev/null && break; done)
 
-.PHONY: help install tools demo serve test unit functional integration lint typecheck cfn-lint build clean
+.PHONY: help install tools demo serve redrive test unit functional integration lint typecheck cfn-lint build clean fuzz bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ demo: install ## run the demo scenario on the local stack; writes out/demo-summa
 serve: install ## run the local stack (API on 127.0.0.1:3000) until interrupted
 	$(BIN)/python -m local.serve
 
+redrive: install ## move DLQ messages back to the intake queue: make redrive ARGS="--platform douyin --error-code PAY_PARSE_ERR [--dry-run] [--api-url URL]"
+	$(BIN)/python -m local.redrive $(ARGS)
+
 test: install tools ## lint, template checks and every test suite
 	$(MAKE) --no-print-directory lint cfn-lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
@@ -57,9 +60,25 @@ lint: install ## ruff, mypy (strict on oms.domain), import-linter contracts
 	$(BIN)/mypy layers/shared/oms functions local
 	$(BIN)/lint-imports --no-cache
 
-cfn-lint: install tools ## sam validate --lint and cfn-lint, offline
-	$(BIN)/cfn-lint template.yaml
+# checkov pins a boto3 the SAM CLI cannot share: its own venv, inside .venv-tools.
+CHECKOV := $(TOOLS)/checkov
+CHECKOV_STAMP := $(CHECKOV)/.installed
+
+cfn-lint: install tools $(CHECKOV_STAMP) ## sam validate --lint, cfn-lint with cfn_rules/, checkov; offline
+	$(BIN)/cfn-lint --append-rules cfn_rules -- template.yaml
 	$(TOOLS)/bin/sam validate --lint --template template.yaml --region us-east-1
+	$(CHECKOV)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file template.yaml
+
+$(CHECKOV_STAMP): requirements/checkov.txt
+	test -x $(CHECKOV)/bin/python || $(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/python -m pip install --quiet -r requirements/checkov.txt
+	touch $@
+
+fuzz: install ## long fuzz run of every platform adapter (FUZZ_EXAMPLES per test, default 10000)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10000} $(BIN)/python -m pytest -q -n 2 --dist loadfile -p no:cacheprovider tests/fuzz
+
+bench: install ## cold start, AWS calls and CPU per event, cost per 1,000 orders (docs/benchmarks.md)
+	$(BIN)/python -m bench
 
 build: tools ## sam build for python3.12/arm64 (see docs/operations.md)
 	@test -n "$(PY312)" || { echo "python3.12 is needed for sam build (pyenv install 3.12)"; exit 1; }

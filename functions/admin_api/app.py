@@ -1,4 +1,9 @@
-"""The operators' API (IAM-authorised): ``GET /orders/{order_id}`` for now."""
+"""The operators' API (IAM-authorised): orders, traces, cleaning rules and DLQ redrive.
+
+Every route is one call into a service from :mod:`oms.composition`; errors are typed and answered
+with their code (``_STATUS``). Who called is the caller's IAM identity (SigV4), recorded by the
+changes that are audited (rules, redrives).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
-from oms.domain.errors import ErrorCode, OmsError
+from oms.domain.errors import BadRequestError, ErrorCode, OmsError
+from oms.domain.rules import RuleChange
 
 logger = Logger()
 tracer = Tracer()
@@ -21,6 +27,10 @@ _STATUS = {
     ErrorCode.ORDER_AMBIGUOUS: 409,
     ErrorCode.BAD_REQUEST: 400,
     ErrorCode.STORAGE_ERROR: 503,
+    ErrorCode.TRACE_NOT_FOUND: 404,
+    ErrorCode.RULE_NOT_FOUND: 404,
+    ErrorCode.RULE_INVALID: 400,
+    ErrorCode.RULE_CONFLICT: 409,
 }
 
 
@@ -30,6 +40,97 @@ def get_order(order_id: str) -> dict[str, Any]:
     return {
         "order": view.order.model_dump(mode="json"),
         "history": [entry.model_dump(mode="json") for entry in view.history],
+    }
+
+
+@app.get("/traces")
+def search_traces() -> dict[str, Any]:
+    query = app.current_event.query_string_parameters or {}
+    return composition.trace_queries().search(query).as_dict()
+
+
+@app.get("/traces/<trace_id>")
+def get_trace(trace_id: str) -> dict[str, Any]:
+    return composition.trace_queries().get(unquote(trace_id)).as_dict()
+
+
+@app.get("/cleaning-rules")
+def list_cleaning_rules() -> dict[str, Any]:
+    rules = composition.cleaning_rules_admin()
+    in_force = rules.in_force()
+    return {
+        "revision": in_force.revision,
+        "in_force": [rule.model_dump(mode="json") for rule in in_force.rules],
+        "versions": [rule.model_dump(mode="json") for rule in rules.all_versions()],
+    }
+
+
+@app.post("/cleaning-rules")
+def create_cleaning_rule() -> Response[dict[str, Any]]:
+    change = composition.cleaning_rules_admin().create(_json_object(), actor=_caller())
+    return Response(status_code=201, content_type="application/json", body=_change(change))
+
+
+@app.get("/cleaning-rules/<rule_id>")
+def get_cleaning_rule(rule_id: str) -> dict[str, Any]:
+    found = composition.cleaning_rules_admin().describe(unquote(rule_id))
+    return {
+        "in_force": [rule.model_dump(mode="json") for rule in found.in_force],
+        "versions": [rule.model_dump(mode="json") for rule in found.versions],
+        "changes": [change.model_dump(mode="json") for change in found.changes],
+    }
+
+
+@app.patch("/cleaning-rules/<rule_id>")
+def change_cleaning_rule(rule_id: str) -> dict[str, Any]:
+    return _change(
+        composition.cleaning_rules_admin().change(unquote(rule_id), _json_object(), actor=_caller())
+    )
+
+
+@app.get("/cleaning-rules/<rule_id>/rollout")
+def cleaning_rule_rollout(rule_id: str) -> dict[str, Any]:
+    version = app.current_event.get_query_string_value("version")
+    if version is not None and not version.isdigit():
+        raise BadRequestError("version is a number", version=version[:20])
+    view = composition.cleaning_rules_admin().rollout(unquote(rule_id), int(version) if version else None)
+    return view.as_dict()
+
+
+@app.post("/dlq/redrive")
+def redrive_dlq() -> dict[str, Any]:
+    context = app.lambda_context
+    report = composition.dlq_redrive().redrive(
+        _json_object(), actor=_caller(), seconds_left=lambda: context.get_remaining_time_in_millis() / 1000
+    )
+    return report.as_dict()
+
+
+def _json_object() -> dict[str, Any]:
+    try:
+        body = app.current_event.json_body if app.current_event.body else {}
+    except ValueError as error:
+        raise BadRequestError("the body is not JSON") from error
+    if not isinstance(body, dict):
+        raise BadRequestError("the body must be a JSON object")
+    return body
+
+
+def _caller() -> str:
+    """The caller's IAM identity (the API's IAM authorizer put it in the request context)."""
+    event: Any = app.current_event
+    try:
+        return str(event.request_context.authorizer.iam.user_arn or "unknown")
+    except (AttributeError, KeyError, TypeError):
+        return "unknown"
+
+
+def _change(change: RuleChange) -> dict[str, Any]:
+    return {
+        "rule": change.rule.model_dump(mode="json"),
+        "superseded": change.superseded.model_dump(mode="json") if change.superseded else None,
+        "revision": change.ruleset.revision,
+        "change": change.audit.model_dump(mode="json"),
     }
 
 

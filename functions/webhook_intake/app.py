@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
-from oms.observability import count
+from oms.observability import count, messages_received
 from oms.platforms import supported_platforms
 from oms.platforms.base import WebhookRequest
 
@@ -37,7 +37,14 @@ def receive(platform: str) -> Response[str]:
         logger.warning("webhook rejected", extra={"platform": platform, "code": result.error_code})
     else:
         count("WebhooksAccepted", platform=platform)
-        count("MessagesEnqueued", result.enqueued, platform=platform)
+        messages_received(result.envelopes)
+        trace_ids = [envelope.trace_id for envelope in result.envelopes]
+        if len(trace_ids) == 1:  # the usual push: this request's log lines join its message's trace
+            logger.set_correlation_id(trace_ids[0])
+        if trace_ids:
+            tracer.put_annotation(key="trace_id", value=trace_ids[0])
+            tracer.put_metadata(key="trace_ids", value=trace_ids)
+        logger.info("webhook accepted", extra={"platform": platform, "trace_ids": trace_ids})
     reply = result.reply
     return Response(status_code=reply.status, content_type=reply.content_type, body=reply.body)
 

@@ -34,7 +34,10 @@ FUNCTION_EVENT_DIRS = {
     "WebhookIntakeFunction": "webhook_intake",
     "PayloadSanitizerFunction": "payload_sanitizer",
     "AdminApiFunction": "admin_api",
+    "OrderPollerFunction": "order_poller",
 }
+#: Platforms whose orders are pulled on a schedule: the only secrets the poller reads.
+PULL_PLATFORM_SECRETS = ("PinduoduoSecret", "TaobaoSecret")
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +291,7 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
     def on(logical_id: str) -> str:
         return json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}, sort_keys=True)
 
-    intake, sanitizer, admin = (grants(f) for f in FUNCTION_EVENT_DIRS)
+    intake, sanitizer, admin, poller = (grants(f) for f in FUNCTION_EVENT_DIRS)
     # Intake only enqueues and reads secrets: it writes no table and no bucket.
     assert intake[on("IntakeQueue")] == {"sqs:SendMessage"}
     assert not any(
@@ -302,14 +305,38 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
     }
-    # The admin API reads data only (its own logs and traces aside).
+    # The admin API reads data; it writes only Ops items (cleaning rules, redrive records) and moves
+    # DLQ messages back to the intake queue (its own logs and traces aside).
     data_actions = {
         action
         for actions in admin.values()
         for action in actions
         if not action.startswith(("logs:", "xray:"))
     }
-    assert data_actions == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "s3:GetObject"}
+    assert data_actions == {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "s3:GetObject",
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
+        "sqs:SendMessage",
+    }
+    writes = {key for key, actions in admin.items() if "dynamodb:PutItem" in actions}
+    assert writes == {on("OpsTable")}
+    assert admin[on("IntakeDLQ")] == {
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
+    }
+    assert admin[on("IntakeQueue")] == {"sqs:SendMessage"}
+    # The poller enqueues and reads/writes its cursors: no order data, no archive, no deletes.
+    assert poller[on("IntakeQueue")] == {"sqs:SendMessage"}
+    assert poller[on("OpsTable")] == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    assert not any("s3:" in action for actions in poller.values() for action in actions)
+    assert on("OrdersTable") not in poller
 
 
 def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: AppModel):
@@ -322,6 +349,11 @@ def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: A
         ]
         if function_id == "AdminApiFunction":
             assert readers == []
+        elif function_id == "OrderPollerFunction":
+            assert len(readers) == 1
+            assert sorted(map(json.dumps, as_list(readers[0]["Resource"]))) == sorted(
+                json.dumps({"Ref": logical_id}) for logical_id in PULL_PLATFORM_SECRETS
+            )
         else:
             assert len(readers) == 1
             assert sorted(map(json.dumps, as_list(readers[0]["Resource"]))) == sorted(
@@ -427,7 +459,9 @@ def test_tables_are_on_demand_encrypted_and_recoverable(model: AppModel):
         }
         assert [key["AttributeName"] for key in model.tables[logical_id]["KeySchema"]] == ["PK", "SK"]
     indexes = {index["IndexName"] for index in model.tables["OrdersTable"]["GlobalSecondaryIndexes"]}
-    assert indexes == {"GSI1", "GSI2"}
+    assert indexes == {"GSI1", "GSI2", "GSI3"}
+    ops_indexes = {index["IndexName"] for index in model.tables["OpsTable"]["GlobalSecondaryIndexes"]}
+    assert ops_indexes == {"GSI1", "GSI2"}
     idempotency = model.tables["IdempotencyTable"]
     assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
@@ -478,7 +512,8 @@ def sample_events(directory: str) -> list[Path]:
 
 
 @pytest.mark.parametrize(
-    ("function_id", "directory"), [(f, d) for f, d in FUNCTION_EVENT_DIRS.items() if d != "payload_sanitizer"]
+    ("function_id", "directory"),
+    [(f, d) for f, d in FUNCTION_EVENT_DIRS.items() if d not in {"payload_sanitizer", "order_poller"}],
 )
 def test_http_sample_events_hit_a_route_of_their_function(model: AppModel, function_id: str, directory: str):
     routes = {

@@ -19,13 +19,18 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from oms.adapters.ops_table import DynamoFailureLog
+    from oms.adapters.ops_table import DynamoFailureLog, DynamoRedriveLog
     from oms.adapters.orders_table import DynamoOrdersRepository
     from oms.adapters.raw_archive import S3RawArchive
+    from oms.adapters.rule_store import DynamoRuleStore
     from oms.adapters.secrets import SecretsManagerStore
+    from oms.services.cleaning_rules import CachedRuleSource, CleaningRulesAdmin
     from oms.services.intake import WebhookIntake
     from oms.services.orders import OrderQueries
+    from oms.services.polling import OrderPoller
+    from oms.services.redrive import DlqRedrive
     from oms.services.sanitize import PayloadSanitizer
+    from oms.services.traces import TraceQueries
 
 
 def utc_now() -> datetime:
@@ -93,6 +98,7 @@ def payload_sanitizer() -> PayloadSanitizer:
             config=fetch_idempotency(),
         ),
         clock=utc_now,
+        rule_source=rule_source(),
     )
 
 
@@ -123,10 +129,105 @@ def failure_log() -> DynamoFailureLog:
 
 
 @cache
+def order_poller() -> OrderPoller:
+    """The order poller (Pinduoduo, Taobao): cursors in the Ops table, envelopes to the intake queue."""
+    from datetime import timedelta
+
+    from oms.adapters.cursors import DynamoCursorStore, PollingSecretStore
+    from oms.adapters.http import Urllib3Transport
+    from oms.adapters.intake_queue import SqsIntakeQueue
+    from oms.services.polling import OrderPoller, PollSettings, default_clients
+
+    config = settings()
+    tuning = PollSettings(
+        overlap=timedelta(seconds=config.poll_overlap_seconds),
+        settle=timedelta(seconds=config.poll_settle_seconds),
+        initial_lookback=timedelta(seconds=config.poll_initial_lookback_seconds),
+    )
+    return OrderPoller(
+        secrets=PollingSecretStore(
+            config.platform_secret_prefix, _client("secretsmanager"), max_age=config.secrets_max_age_seconds
+        ),
+        clients=default_clients(config.platform_base_urls, Urllib3Transport(), utc_now),
+        queue=SqsIntakeQueue(config.intake_queue_url, _client("sqs")),
+        cursors=DynamoCursorStore(config.ops_table, _client("dynamodb")),
+        clock=utc_now,
+        new_trace_id=new_trace_id,
+        settings=tuning,
+    )
+
+
+@cache
 def order_queries() -> OrderQueries:
     from oms.services.orders import OrderQueries
 
     return OrderQueries(orders_repository())
+
+
+@cache
+def rule_store() -> DynamoRuleStore:
+    from oms.adapters.rule_store import DynamoRuleStore
+
+    return DynamoRuleStore(settings().ops_table, _client("dynamodb"))
+
+
+@cache
+def rule_source() -> CachedRuleSource:
+    """The operators' cleaning rules as the sanitizer reads them: one GetItem per container per period."""
+    from datetime import timedelta
+
+    from oms.services.cleaning_rules import CachedRuleSource
+
+    return CachedRuleSource(
+        rule_store(), clock=utc_now, max_age=timedelta(seconds=settings().rules_cache_seconds)
+    )
+
+
+@cache
+def cleaning_rules_admin() -> CleaningRulesAdmin:
+    from oms.adapters.trace_index import DynamoRolloutIndex
+    from oms.services.cleaning_rules import CleaningRulesAdmin
+
+    return CleaningRulesAdmin(
+        rule_store(),
+        rollout=DynamoRolloutIndex(settings().orders_table, _client("dynamodb")),
+        failures=failure_log(),
+        clock=utc_now,
+    )
+
+
+@cache
+def redrive_log() -> DynamoRedriveLog:
+    from oms.adapters.ops_table import DynamoRedriveLog
+
+    return DynamoRedriveLog(settings().ops_table, _client("dynamodb"))
+
+
+@cache
+def trace_queries() -> TraceQueries:
+    from oms.adapters.trace_index import DynamoTraceLookup
+    from oms.services.traces import TraceQueries
+
+    return TraceQueries(
+        failures=failure_log(),
+        history=DynamoTraceLookup(settings().orders_table, _client("dynamodb")),
+        redrives=redrive_log(),
+        archive=raw_archive(),
+    )
+
+
+@cache
+def dlq_redrive() -> DlqRedrive:
+    from oms.adapters.dead_letter_queue import SqsDeadLetterQueue
+    from oms.services.redrive import DlqRedrive
+
+    config = settings()
+    return DlqRedrive(
+        dlq=SqsDeadLetterQueue(config.intake_dlq_url, config.intake_queue_url, _client("sqs")),
+        failures=failure_log(),
+        log=redrive_log(),
+        clock=utc_now,
+    )
 
 
 def reset() -> None:
@@ -143,6 +244,13 @@ def reset() -> None:
         raw_archive,
         failure_log,
         order_queries,
+        rule_store,
+        rule_source,
+        cleaning_rules_admin,
+        redrive_log,
+        trace_queries,
+        dlq_redrive,
+        order_poller,
     ):
         builder.cache_clear()
     reset_clients()

@@ -5,9 +5,16 @@ item                   PK / SK                     GSI
 =====================  ==========================  ===========================================
 order header           ORDER#<id> / #ORDER         GSI1: STATUS#<platform>#<status> / <since>#<id>
 order line             ORDER#<id> / LINE#<line>    GSI2: SKU#<sku_id> / <id>#<line>
-history entry          ORDER#<id> / EVENT#<event>
+history entry          ORDER#<id> / EVENT#<event>   GSI3: TRACE#<trace> / EVENT#<event> (keys only)
+                                                   GSI2 (during a canary): ROLLOUT#<rule>@<v>#<shard> /
+                                                   <received>#<cohort>#<outcome>#<id>#<event>
 platform-order map     PORDER#<number> / <platform>#<shop>
 =====================  ==========================  ===========================================
+
+The history entry's index attributes cost no extra request: they ride on the write the sanitizer
+makes anyway (docs/decisions.md D11). GSI2 is overloaded (``SKU#`` for lines, ``ROLLOUT#`` for the
+entries written while a canary runs) so the table gains one index, not two: CloudFormation adds
+one global secondary index per table per update.
 
 Every write is conditional: a header is created with ``attribute_not_exists`` and updated only at
 the version it was read at; a history entry is written once per event id, which is what makes a
@@ -16,6 +23,7 @@ duplicate push or a redelivered message a no-op.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -31,6 +39,9 @@ LINE_PREFIX = "LINE#"
 EVENT_PREFIX = "EVENT#"
 #: TransactWriteItems takes at most 100 actions: header + history + lines must fit.
 MAX_LINE_WRITES = 96
+#: A canary's index entries are spread over this many partitions (by the order's bucket), so a
+#: canary during a flash sale stays under one partition's 1,000 writes per second.
+ROLLOUT_SHARDS = 10
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -79,12 +90,36 @@ def line_item(order: Order, line: OrderLine) -> dict[str, Any]:
 
 
 def history_item(entry: HistoryEntry) -> dict[str, Any]:
-    return {
+    item: dict[str, Any] = {
         "PK": order_pk(entry.order_id),
         "SK": f"{EVENT_PREFIX}{entry.event_id}",
         "type": "event",
         **entry.model_dump(mode="json", exclude_none=True),
     }
+    if entry.trace_id:
+        item |= {"GSI3PK": trace_index_pk(entry.trace_id), "GSI3SK": f"{EVENT_PREFIX}{entry.event_id}"}
+    if entry.rollout is not None:
+        mark = entry.rollout
+        item |= {
+            "GSI2PK": rollout_index_pk(mark.rule_id, mark.version, mark.bucket % ROLLOUT_SHARDS),
+            "GSI2SK": "#".join(
+                (sortable_time(entry.received_at), mark.cohort, entry.outcome, entry.order_id, entry.event_id)
+            ),
+        }
+    return item
+
+
+def trace_index_pk(trace_id: str) -> str:
+    return f"TRACE#{trace_id}"
+
+
+def rollout_index_pk(rule_id: str, version: int, shard: int) -> str:
+    return f"ROLLOUT#{rule_id}@{version}#{shard}"
+
+
+def sortable_time(moment: datetime) -> str:
+    """A UTC time whose string order is its time order (fixed width, microseconds always present)."""
+    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
 
 
 def map_item(order: Order) -> dict[str, Any]:
@@ -100,7 +135,7 @@ def _strip_keys(item: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in item.items() if key not in _KEY_ATTRIBUTES}
 
 
-_KEY_ATTRIBUTES = frozenset({"PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "type"})
+_KEY_ATTRIBUTES = frozenset({"PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "type"})
 
 
 class DynamoOrdersRepository:

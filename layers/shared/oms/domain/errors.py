@@ -27,6 +27,10 @@ class ErrorCode(StrEnum):
     ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
     ORDER_AMBIGUOUS = "ORDER_AMBIGUOUS"
     BAD_REQUEST = "BAD_REQUEST"
+    TRACE_NOT_FOUND = "TRACE_NOT_FOUND"
+    RULE_NOT_FOUND = "RULE_NOT_FOUND"
+    RULE_INVALID = "RULE_INVALID"
+    RULE_CONFLICT = "RULE_CONFLICT"
 
 
 class OmsError(Exception):
@@ -117,3 +121,23 @@ class OrderAmbiguousError(OmsError):
 
 class BadRequestError(OmsError):
     code = ErrorCode.BAD_REQUEST
+
+
+class TraceNotFoundError(OmsError):
+    code = ErrorCode.TRACE_NOT_FOUND
+
+
+class RuleNotFoundError(OmsError):
+    code = ErrorCode.RULE_NOT_FOUND
+
+
+class RuleInvalidError(OmsError):
+    """A cleaning rule (or a change to one) that does not validate; nothing was saved."""
+
+    code = ErrorCode.RULE_INVALID
+
+
+class RuleConflictError(OmsError):
+    """A rule change that conflicts with the rules' current state (or with a concurrent change)."""
+
+    code = ErrorCode.RULE_CONFLICT

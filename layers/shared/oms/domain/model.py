@@ -88,6 +88,26 @@ class AppliedRule(_Frozen):
     path: str
 
 
+class Cohort(StrEnum):
+    """The side of a cleaning rule's canary rollout an order falls on."""
+
+    CANARY = "canary"  # the rule's new version applies to this order
+    BASELINE = "baseline"  # it does not (the previous version, or no version, applies)
+
+
+class RolloutMark(_Frozen):
+    """Which side of a running canary an event was processed on, so the two sides can be compared.
+
+    ``bucket`` is the order's stable position (0-99) for this rule: the order is in the canary
+    while ``bucket < percentage``, so raising the percentage only ever adds orders to it.
+    """
+
+    rule_id: str
+    version: int = Field(ge=1)
+    cohort: Cohort
+    bucket: int = Field(ge=0, le=99)
+
+
 class EventKey(_Frozen):
     """Orders events of one dimension: event time first, then the rank of the status it carries."""
 
@@ -228,6 +248,10 @@ class HistoryEntry(_Frozen):
     trace_id: str | None = None
     raw_location: str | None = None
     cleaning: tuple[AppliedRule, ...] = ()
+    #: The revision of the operators' rule set the event was cleaned with (None: built-in rules only).
+    ruleset_revision: int | None = None
+    #: Set while a canary rule ran on the event's platform: which side of it the event was on.
+    rollout: RolloutMark | None = None
 
 
 class Stage(StrEnum):
@@ -255,6 +279,19 @@ class FailureRecord(_Frozen):
     receive_count: int = 1
     raw_location: str | None = None
     details: dict[str, str] = Field(default_factory=dict)
+    #: When intake received the message (None when the queue message was not readable).
+    received_at: UtcDatetime | None = None
+    #: How many times the message had been redriven from the DLQ before this attempt.
+    redrive: int = Field(default=0, ge=0)
+    ruleset_revision: int | None = None
+    rollout: RolloutMark | None = None
+    #: The platform's order snapshot (JSON, possibly cut short) when the failure came after a fetch.
+    fetched: str | None = None
+
+    @property
+    def attempt_key(self) -> str:
+        """Sorts attempts in the order they happened: redrive run first, then the receive count."""
+        return f"{self.redrive:02d}.{self.receive_count:04d}"
 
 
 PAYMENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from oms.domain.model import HistoryEntry, Order, OrderEvent, Outcome
+from oms.domain.model import HistoryEntry, Order, OrderEvent, Outcome, RolloutMark
 from oms.domain.status import STATUS_RANK, can_transition
 
 
@@ -39,9 +39,22 @@ def decide(
     now: datetime,
     trace_id: str | None = None,
     raw_location: str | None = None,
+    ruleset_revision: int | None = None,
+    rollout: RolloutMark | None = None,
 ) -> Decision:
-    """Decide what ``event`` does to ``order`` (``None`` when the order is not known yet)."""
-    arrival = _Arrival(received_at=received_at, now=now, trace_id=trace_id, raw_location=raw_location)
+    """Decide what ``event`` does to ``order`` (``None`` when the order is not known yet).
+
+    ``trace_id``, ``raw_location``, ``ruleset_revision`` and ``rollout`` say how the event reached
+    us and how it was cleaned; they are recorded on its history entry and change no decision.
+    """
+    arrival = _Arrival(
+        received_at=received_at,
+        now=now,
+        trace_id=trace_id,
+        raw_location=raw_location,
+        ruleset_revision=ruleset_revision,
+        rollout=rollout,
+    )
     if order is None:
         return _decision(Outcome.CREATED, None, _create(event, now), event, arrival)
     if event.event_id == order.last_event_id:
@@ -139,6 +152,8 @@ class _Arrival:
     now: datetime
     trace_id: str | None
     raw_location: str | None
+    ruleset_revision: int | None = None
+    rollout: RolloutMark | None = None
 
 
 def _decision(
@@ -172,5 +187,7 @@ def _decision(
         trace_id=arrival.trace_id,
         raw_location=arrival.raw_location,
         cleaning=event.cleaning,
+        ruleset_revision=arrival.ruleset_revision,
+        rollout=arrival.rollout,
     )
     return Decision(outcome=outcome, before=before, after=after, entry=entry)

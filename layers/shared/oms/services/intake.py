@@ -3,6 +3,10 @@
 Nothing but the signature check (and reading the cached secret it needs) happens before the
 queue: parsing, cleaning and storage are the sanitizer's job, so a platform always gets its
 answer well within its deadline and a malformed but authentic push is kept, not refused.
+
+Where a platform signs a timestamp (WeChat), an authentic push whose signed time lies outside the
+platform's freshness window is refused like a forged one: the platform packages hold no clock, so
+this service compares the signed time with its injected clock.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import (
@@ -22,7 +27,13 @@ from oms.domain.errors import (
 )
 from oms.domain.ids import content_hash
 from oms.platforms import get_adapter
-from oms.platforms.base import FramedMessage, PlatformAdapter, WebhookReply, WebhookRequest
+from oms.platforms.base import (
+    FramedMessage,
+    FreshnessWindow,
+    PlatformAdapter,
+    WebhookReply,
+    WebhookRequest,
+)
 from oms.services.ports import Clock, IntakeQueue, SecretStore
 
 #: SQS caps MessageGroupId at 128 characters.
@@ -56,6 +67,8 @@ class IntakeResult:
     reply: WebhookReply
     enqueued: int = 0
     error_code: str | None = None
+    #: The messages enqueued (their trace ids go into the handler's log line and metrics).
+    envelopes: tuple[IntakeEnvelope, ...] = ()
 
 
 class WebhookIntake:
@@ -68,16 +81,26 @@ class WebhookIntake:
     queue:
         The FIFO intake queue; exactly one call per accepted push.
     clock, new_trace_id:
-        Injected so tests are deterministic.
+        Injected so tests are deterministic; the clock also judges signed timestamps.
+    freshness:
+        Per-platform overrides (``{"wechat_channels": FreshnessWindow(...)}``) of the window each
+        adapter declares in ``adapter.freshness``; a platform absent here keeps its default.
     """
 
     def __init__(
-        self, *, secrets: SecretStore, queue: IntakeQueue, clock: Clock, new_trace_id: Callable[[], str]
+        self,
+        *,
+        secrets: SecretStore,
+        queue: IntakeQueue,
+        clock: Clock,
+        new_trace_id: Callable[[], str],
+        freshness: Mapping[str, FreshnessWindow] | None = None,
     ) -> None:
         self._secrets = secrets
         self._queue = queue
         self._clock = clock
         self._new_trace_id = new_trace_id
+        self._freshness = dict(freshness or {})
 
     def receive(self, platform: str, request: WebhookRequest) -> IntakeResult:
         """Verify and enqueue one push; every outcome is a reply (never an exception)."""
@@ -103,26 +126,57 @@ class WebhookIntake:
         if handshake is not None:
             return IntakeResult(reply=handshake)
         adapter.verify(request, secrets)
+        received_at = self._clock()
+        self._require_fresh(adapter, request, received_at)
 
         try:
             messages = [message for message in adapter.frame(request, secrets) if not message.is_test]
         except Exception:  # noqa: BLE001 - an authentic push is kept even when framing it fails
             # Authentic but unframeable: keep it whole; the sanitizer fails it with its code.
             messages = [FramedMessage(dedupe_id=content_hash(request.body), raw=request.body)]
+        envelopes: list[IntakeEnvelope] = []
         if messages:
-            envelopes = self._envelopes(adapter, app_id, request, messages)
+            envelopes = self._envelopes(adapter, app_id, request, messages, received_at)
             largest = max(len(envelope.model_dump_json(exclude_none=True).encode()) for envelope in envelopes)
             if largest > MAX_MESSAGE_BYTES:
                 raise PayloadTooLargeError(
                     "push too large for the queue", size=largest, limit=MAX_MESSAGE_BYTES
                 )
             self._queue.send(envelopes)
-        return IntakeResult(reply=adapter.acknowledge(), enqueued=len(messages))
+        return IntakeResult(reply=adapter.acknowledge(), enqueued=len(messages), envelopes=tuple(envelopes))
+
+    def freshness_window(self, adapter: PlatformAdapter) -> FreshnessWindow | None:
+        """The window this intake applies to ``adapter``'s signed timestamps (None: not checked)."""
+        # An adapter that declares no window (its platform signs no time) is never judged by time.
+        declared: FreshnessWindow | None = getattr(adapter, "freshness", None)
+        return self._freshness.get(str(adapter.platform), declared)
+
+    def _require_fresh(self, adapter: PlatformAdapter, request: WebhookRequest, now: datetime) -> None:
+        window = self.freshness_window(adapter)
+        if window is None:
+            return
+        signed_at = adapter.signed_at(request)
+        if signed_at is None:
+            raise SignatureInvalidError(
+                "push carries no signed timestamp", platform=str(adapter.platform), reason="no_timestamp"
+            )
+        if not window.admits(signed_at, now):
+            # A captured push replayed later, or a clock far off: either way, not taken.
+            raise SignatureInvalidError(
+                "signed timestamp is outside the freshness window",
+                platform=str(adapter.platform),
+                reason="stale",
+                age_seconds=int((now - signed_at).total_seconds()),
+            )
 
     def _envelopes(
-        self, adapter: PlatformAdapter, app_id: str, request: WebhookRequest, messages: list[FramedMessage]
+        self,
+        adapter: PlatformAdapter,
+        app_id: str,
+        request: WebhookRequest,
+        messages: list[FramedMessage],
+        received_at: datetime,
     ) -> list[IntakeEnvelope]:
-        received_at = self._clock()
         envelopes = []
         for index, message in enumerate(messages):
             raw, encoding = IntakeEnvelope.encode_raw(message.raw)

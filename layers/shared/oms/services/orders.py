@@ -7,7 +7,7 @@ from datetime import datetime
 
 from oms.domain.errors import BadRequestError, ConcurrentUpdateError, OrderAmbiguousError, OrderNotFoundError
 from oms.domain.ids import is_unified_order_id, unified_order_id
-from oms.domain.model import HistoryEntry, Order, OrderEvent, Outcome, Platform
+from oms.domain.model import HistoryEntry, Order, OrderEvent, Outcome, Platform, RolloutMark
 from oms.domain.state_machine import Decision, decide
 from oms.services.ports import Clock, OrdersRepository
 
@@ -23,6 +23,8 @@ def apply_event(
     clock: Clock,
     trace_id: str | None = None,
     raw_location: str | None = None,
+    ruleset_revision: int | None = None,
+    rollout: RolloutMark | None = None,
 ) -> Decision:
     """Fold ``event`` into its order with a conditional write; safe to retry and to run concurrently.
 
@@ -32,7 +34,14 @@ def apply_event(
     for _ in range(MAX_APPLY_ATTEMPTS):
         current = orders.get(event.order_id)
         decision = decide(
-            current, event, received_at=received_at, now=clock(), trace_id=trace_id, raw_location=raw_location
+            current,
+            event,
+            received_at=received_at,
+            now=clock(),
+            trace_id=trace_id,
+            raw_location=raw_location,
+            ruleset_revision=ruleset_revision,
+            rollout=rollout,
         )
         if decision.outcome is Outcome.DUPLICATE:
             return decision

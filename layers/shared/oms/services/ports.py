@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from oms.domain.envelope import IntakeEnvelope
-from oms.domain.model import FailureRecord, HistoryEntry, Order, Platform
+from oms.domain.model import Cohort, FailureRecord, HistoryEntry, Order, Platform
+from oms.domain.rules import ManagedRule, RuleAudit, RuleChange, RuleSet
 from oms.domain.state_machine import Decision
 from oms.platforms.base import AppSecrets
 
@@ -70,3 +72,141 @@ class OrderFetcher(Protocol):
 
 class FailureLog(Protocol):
     def record(self, failure: FailureRecord) -> None: ...
+
+
+# --------------------------------------------------------------------------- issue #9: traces, rules, redrive
+
+
+class RuleSource(Protocol):
+    def current(self) -> RuleSet:
+        """The operators' rules in force (possibly a few seconds old).
+
+        Raises ``StorageError`` when they cannot be read and no earlier copy is known.
+        """
+        ...
+
+
+class RuleStore(Protocol):
+    def ruleset(self) -> RuleSet:
+        """The rule set as stored now (revision 0 and no rules before the first change)."""
+        ...
+
+    def latest_version(self, rule_id: str) -> ManagedRule | None: ...
+
+    def versions(self, rule_id: str) -> list[ManagedRule]:
+        """Every version of a rule, oldest first."""
+        ...
+
+    def all_versions(self) -> list[ManagedRule]: ...
+
+    def audit(self, rule_id: str) -> list[RuleAudit]:
+        """Every change to a rule, oldest first."""
+        ...
+
+    def save(self, change: RuleChange) -> None:
+        """Write a change atomically; raises ``RuleConflictError`` if the rule set moved meanwhile."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedFailure:
+    """A failure record as a failure index returns it, with its position for paging."""
+
+    record: FailureRecord
+    position: dict[str, Any]  # opaque: where to resume after this record
+    sort_key: str  # the index order: greater is newer, a message's attempts are adjacent
+
+
+@dataclass(frozen=True, slots=True)
+class FailurePartition:
+    """One partition of the failure index: a platform (``None``: unreadable messages), maybe one code."""
+
+    platform: str | None
+    code: str | None = None
+
+
+class FailureIndex(Protocol):
+    def newest(
+        self,
+        partition: FailurePartition,
+        *,
+        received_from: datetime | None,
+        received_to: datetime | None,
+        after: dict[str, Any] | None,
+    ) -> Iterator[IndexedFailure]:
+        """Failure records of the partition, newest message first (a message's attempts together)."""
+        ...
+
+    def attempts(self, trace_id: str) -> list[FailureRecord]:
+        """Every recorded failed attempt of one message, oldest first."""
+        ...
+
+    def latest(self, trace_id: str) -> FailureRecord | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RedriveRecord:
+    """A message moved from the DLQ back to the intake queue."""
+
+    trace_id: str
+    redrive: int
+    at: datetime
+    by: str
+    dlq_message_id: str
+    new_message_id: str | None
+
+
+class RedriveLog(Protocol):
+    def record(self, redrive: RedriveRecord) -> None: ...
+
+    def of_trace(self, trace_id: str) -> list[RedriveRecord]: ...
+
+
+class TraceLookup(Protocol):
+    def entry_by_trace(self, trace_id: str) -> HistoryEntry | None:
+        """The history entry a message produced (it produces at most one)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutTally:
+    """Events processed on each side of a canary, by what happened to them."""
+
+    changed: dict[Cohort, int] = field(default_factory=dict)  # created or applied
+    ignored: dict[Cohort, int] = field(default_factory=dict)  # stale, regression, forbidden
+
+
+class RolloutIndex(Protocol):
+    def tally(self, rule_id: str, version: int, *, received_from: datetime) -> RolloutTally:
+        """History entries marked for this canary, of messages received since ``received_from``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One message received from the dead-letter queue (invisible to others until released)."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    group_id: str | None
+    attributes: dict[str, str]
+    receive_count: int
+
+
+class DeadLetterQueue(Protocol):
+    def receive(self, max_messages: int, *, hold_seconds: int) -> list[DeadLetter]: ...
+
+    def release(self, letters: Sequence[DeadLetter]) -> None:
+        """Make messages visible again at once (the ones a redrive did not take)."""
+        ...
+
+    def move(self, moves: Sequence[tuple[DeadLetter, int]]) -> dict[str, str | None]:
+        """Send each letter to the intake queue and delete it from the DLQ.
+
+        Each letter goes with its redrive number (1 for its first redrive): same message group, a
+        deduplication id derived from the DLQ message id and that number, its message attributes
+        plus ``redrive_count``. Returns DLQ message id → intake message id, or None where the move
+        failed (the message then stays in the DLQ).
+        """
+        ...

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
 
 from oms.domain.cleaning import DEFAULT_RULES, CleaningRule, clean_payload, clean_text
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import EnvelopeInvalidError, InternalError, OmsError, SchemaInvalidError
-from oms.domain.model import FailureRecord, Outcome, Platform, Stage
+from oms.domain.ids import unified_order_id
+from oms.domain.model import FailureRecord, Outcome, Platform, RolloutMark, Stage
+from oms.domain.rules import RuleSelection
 from oms.platforms import get_adapter
 from oms.services.orders import apply_event
-from oms.services.ports import Clock, FailureLog, OrderFetcher, OrdersRepository, RawArchive
+from oms.services.ports import Clock, FailureLog, OrderFetcher, OrdersRepository, RawArchive, RuleSource
+
+#: The platform's snapshot is kept with a failure up to this size (an Ops item holds 400 KB).
+MAX_FETCHED_CHARS = 32_000
+_NO_OPERATOR_RULES = RuleSelection(revision=0, rules=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +32,8 @@ class QueueMessage:
     message_id: str
     body: str
     receive_count: int = 1
+    #: Times the message was moved back from the DLQ (the ``redrive_count`` message attribute).
+    redrive: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,17 +43,41 @@ class Processed:
     order_id: str
     outcome: Outcome
     cleaned: bool
+    shop_id: str | None = None
+    event_time: datetime | None = None
+    recorded_at: datetime | None = None
+    rollout: RolloutMark | None = None
 
 
 class MessageFailedError(Exception):
     """Raised for a message that failed; wraps the typed error after it has been recorded."""
 
-    def __init__(self, error: OmsError, *, trace_id: str, stage: Stage, platform: Platform | None) -> None:
+    def __init__(
+        self,
+        error: OmsError,
+        *,
+        trace_id: str,
+        stage: Stage,
+        platform: Platform | None,
+        shop_id: str | None = None,
+        rollout: RolloutMark | None = None,
+    ) -> None:
         super().__init__(f"{error.code} at {stage}: {error.message}")
         self.error = error
         self.trace_id = trace_id
         self.stage = stage
         self.platform = platform
+        self.shop_id = shop_id
+        self.rollout = rollout
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What is known about a message so far, for its failure record if it fails."""
+
+    envelope: IntakeEnvelope | None = None
+    selection: RuleSelection = _NO_OPERATOR_RULES
+    fetched: Mapping[str, Any] | None = None  # serialised only if the message fails
 
 
 class PayloadSanitizer:
@@ -55,7 +90,9 @@ class PayloadSanitizer:
     fetch:
         Reads an order from the platform's API when a push carries only ids.
     rules:
-        The cleaning rule set (versioned data).
+        The built-in cleaning rules, applied after the operators' rules.
+    rule_source:
+        The operators' rules in force (versioned data with canary rollout, cached); None: built-in only.
     """
 
     def __init__(
@@ -67,6 +104,7 @@ class PayloadSanitizer:
         fetch: OrderFetcher,
         clock: Clock,
         rules: Iterable[CleaningRule] = DEFAULT_RULES,
+        rule_source: RuleSource | None = None,
     ) -> None:
         self._orders = orders
         self._archive = archive
@@ -74,6 +112,7 @@ class PayloadSanitizer:
         self._fetch = fetch
         self._clock = clock
         self._rules = tuple(rules)
+        self._rule_source = rule_source
 
     def archive(self, messages: Sequence[QueueMessage]) -> Mapping[str, str]:
         """Archive the batch's raw payloads in one object; message id → location."""
@@ -89,19 +128,21 @@ class PayloadSanitizer:
     def process(self, message: QueueMessage, raw_location: str | None) -> Processed:
         """Process one message; raise :class:`MessageFailedError` (after recording it) on failure."""
         stage = Stage.DECODE
-        envelope: IntakeEnvelope | None = None
+        progress = _Progress()
         try:
-            envelope = _parse_envelope(message)
+            envelope = progress.envelope = _parse_envelope(message)
             adapter = get_adapter(envelope.platform)
             decoded = adapter.decode(envelope)
             stage = Stage.CLEAN
-            cleaned, applied = clean_payload(decoded, envelope.platform, self._rules)
+            selection = progress.selection = self._select(envelope)
+            rules = (*selection.rules, *self._rules)
+            cleaned, applied = clean_payload(decoded, envelope.platform, rules)
             snapshot = None
             if adapter.needs_fetch(cleaned):
                 stage = Stage.FETCH
-                snapshot, applied_to_snapshot = clean_payload(
-                    self._fetch_snapshot(envelope), envelope.platform, self._rules
-                )
+                fetched = self._fetch_snapshot(envelope)
+                progress.fetched = fetched
+                snapshot, applied_to_snapshot = clean_payload(fetched, envelope.platform, rules)
                 applied += applied_to_snapshot
             stage = Stage.PARSE
             try:
@@ -118,25 +159,38 @@ class PayloadSanitizer:
                 clock=self._clock,
                 trace_id=envelope.trace_id,
                 raw_location=raw_location,
+                ruleset_revision=selection.revision or None,
+                rollout=selection.rollout,
             )
         except OmsError as error:
-            raise self._failed(error, stage, message, envelope, raw_location) from error
+            raise self._failed(error, stage, message, progress, raw_location) from error
         except Exception as unexpected:  # a bug must still be recorded, never lost (re-raised typed)
             internal = InternalError(
                 f"unexpected {type(unexpected).__name__}", exception=type(unexpected).__name__
             )
-            raise self._failed(internal, stage, message, envelope, raw_location) from unexpected
+            raise self._failed(internal, stage, message, progress, raw_location) from unexpected
         return Processed(
             trace_id=envelope.trace_id,
             platform=envelope.platform,
             order_id=event.order_id,
             outcome=decision.outcome,
             cleaned=bool(applied),
+            shop_id=event.shop_id,
+            event_time=event.event_time,
+            recorded_at=decision.entry.recorded_at,
+            rollout=selection.rollout,
         )
+
+    def _select(self, envelope: IntakeEnvelope) -> RuleSelection:
+        """The operators' rules for this message's order (all of one order's events get the same)."""
+        if self._rule_source is None:
+            return _NO_OPERATOR_RULES
+        return self._rule_source.current().select(envelope.platform, _order_key(envelope))
 
     def _fetch_snapshot(self, envelope: IntakeEnvelope) -> dict[str, object]:
         if not envelope.shop_id or not envelope.platform_order_id:
             raise SchemaInvalidError("the push names no shop or order to fetch", dedupe_id=envelope.dedupe_id)
+        # Built-in rules only: operators' rules target payload fields, not the ids a push is routed by.
         return self._fetch(
             envelope.platform,
             envelope.app_id,
@@ -150,16 +204,18 @@ class PayloadSanitizer:
         error: OmsError,
         stage: Stage,
         message: QueueMessage,
-        envelope: IntakeEnvelope | None,
+        progress: _Progress,
         raw_location: str | None,
     ) -> MessageFailedError:
         """Record the failure (trace id, code, stage, order, raw payload) and wrap it for the batch."""
+        envelope = progress.envelope
         order_ref = None
         if envelope is not None and envelope.platform_order_id:
             order_ref = f"{envelope.platform}:{envelope.shop_id or '_'}:{envelope.platform_order_id}"
+        trace_id = envelope.trace_id if envelope else message.message_id
         self._failures.record(
             FailureRecord(
-                trace_id=envelope.trace_id if envelope else message.message_id,
+                trace_id=trace_id,
                 platform=envelope.platform if envelope else None,
                 stage=stage,
                 code=str(error.code),
@@ -170,14 +226,35 @@ class PayloadSanitizer:
                 receive_count=message.receive_count,
                 raw_location=raw_location,
                 details={key: str(value)[:500] for key, value in error.details.items()},
+                received_at=envelope.received_at if envelope else None,
+                redrive=message.redrive,
+                ruleset_revision=progress.selection.revision or None,
+                rollout=progress.selection.rollout,
+                fetched=_as_text(progress.fetched) if progress.fetched is not None else None,
             )
         )
         return MessageFailedError(
             error,
-            trace_id=envelope.trace_id if envelope else message.message_id,
+            trace_id=trace_id,
             stage=stage,
             platform=envelope.platform if envelope else None,
+            shop_id=envelope.shop_id if envelope else None,
+            rollout=progress.selection.rollout,
         )
+
+
+def _order_key(envelope: IntakeEnvelope) -> str | None:
+    """The unified id of the order a message names, from the ids intake framed (built-in cleaning)."""
+    if not envelope.shop_id or not envelope.platform_order_id:
+        return None
+    return unified_order_id(
+        envelope.platform, clean_text(envelope.shop_id), clean_text(envelope.platform_order_id)
+    )
+
+
+def _as_text(snapshot: Mapping[str, Any]) -> str:
+    text = json.dumps(snapshot, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text[:MAX_FETCHED_CHARS]
 
 
 def _parse_envelope(message: QueueMessage) -> IntakeEnvelope:

@@ -315,7 +315,6 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
     }
     assert data_actions == {
         "dynamodb:GetItem",
-        "dynamodb:BatchGetItem",
         "dynamodb:Query",
         "dynamodb:PutItem",
         "s3:GetObject",

@@ -720,3 +720,12 @@ def test_the_adapter_satisfies_the_platform_protocol() -> None:
     reply = ADAPTER.acknowledge()
     assert (reply.status, json.loads(reply.body)) == (200, {"code": 0, "msg": "success"})
     assert ADAPTER.handshake(push_request(b"[]"), SECRETS) is None
+
+
+@pytest.mark.parametrize("value", [3.9, "3.0", "", None, True, "３"])
+def test_a_status_that_is_not_an_integer_code_is_unknown(value):
+    from oms.domain.errors import UnknownStatusError
+    from oms.platforms.douyin.status import map_status
+
+    with pytest.raises(UnknownStatusError):
+        map_status(value)

@@ -50,14 +50,12 @@ REFUNDED_AFTER_SHIPMENT_MAIN_STATUSES = frozenset({22, 39})
 
 
 def _as_status_code(value: Any, field: str) -> int:
-    if isinstance(value, bool):
-        raise UnknownStatusError(f"{field} {value!r} is not a Douyin status", field=field, value=str(value))
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise UnknownStatusError(
-            f"{field} {value!r} is not a Douyin status", field=field, value=str(value)
-        ) from exc
+    """An integer status code, given as a JSON integer or a string of digits (never a float: 3.9 is no 3)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip())
+    raise UnknownStatusError(f"{field} {value!r} is not a Douyin status", field=field, value=str(value)[:64])
 
 
 def map_status(order_status: Any, main_status: Any = None) -> tuple[OrderStatus, RefundStatus]:

@@ -296,6 +296,11 @@ class LocalStack:
         for handler in _stream_handlers():
             stream = handler.stream
             if _is_function_handler(handler) and not any(stream is router for router in self._routers):
+                if getattr(stream, "closed", False):
+                    # A stream closed under the handler (pytest's capture of an earlier test): the
+                    # function writes to the current stdout from now on, through the router.
+                    stream = sys.stdout
+                    handler.stream = stream
                 handler.setStream(self._router(stream))
 
     def _restore_output(self) -> None:

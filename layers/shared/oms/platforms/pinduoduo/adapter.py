@@ -19,54 +19,23 @@ from datetime import datetime
 from typing import Any
 
 from oms.domain.envelope import IntakeEnvelope
-from oms.domain.errors import SignatureInvalidError
 from oms.domain.model import OrderEvent, Platform
-from oms.platforms.base import (
-    AppSecrets,
-    FramedMessage,
-    FreshnessWindow,
-    HttpTransport,
-    WebhookReply,
-    WebhookRequest,
-)
+from oms.platforms._pull import PulledPlatformAdapter
+from oms.platforms.base import AppSecrets, HttpTransport
 from oms.platforms.pinduoduo.client import DEFAULT_BASE_URL, PinduoduoClient, order_info
 from oms.platforms.pinduoduo.parsing import parse_order
 
 
-class PinduoduoAdapter:
+class PinduoduoAdapter(PulledPlatformAdapter):
     """:class:`~oms.platforms.base.PlatformAdapter` for Pinduoduo (pull only)."""
 
     platform = Platform.PINDUODUO
-    max_body_bytes = 256 * 1024
+    label = "Pinduoduo"
     default_base_url = DEFAULT_BASE_URL
-    freshness: FreshnessWindow | None = None
-
-    def app_id(self, request: WebhookRequest) -> str | None:
-        return request.query.get("app_id") or None
-
-    def handshake(self, request: WebhookRequest, secrets: AppSecrets) -> WebhookReply | None:
-        return None
-
-    def verify(self, request: WebhookRequest, secrets: AppSecrets) -> None:
-        """Always refuses: Pinduoduo has no HTTP push, so anything posted here is not Pinduoduo's."""
-        raise SignatureInvalidError("Pinduoduo orders are pulled, not pushed", platform="pinduoduo")
-
-    def signed_at(self, request: WebhookRequest) -> datetime | None:
-        return None
-
-    def frame(self, request: WebhookRequest, secrets: AppSecrets) -> list[FramedMessage]:
-        raise SignatureInvalidError("Pinduoduo orders are pulled, not pushed", platform="pinduoduo")
-
-    def acknowledge(self) -> WebhookReply:
-        return WebhookReply(status=200, body='{"success":true}')
 
     def decode(self, envelope: IntakeEnvelope) -> dict[str, Any]:
         """The ``order_info`` of the enqueued detail reply (fractions kept as decimal strings)."""
         return order_info(envelope.payload_text)
-
-    def needs_fetch(self, message: dict[str, Any]) -> bool:
-        """Never: the poller enqueues the full order detail."""
-        return False
 
     def parse(
         self, message: dict[str, Any], snapshot: dict[str, Any] | None, envelope: IntakeEnvelope

@@ -20,54 +20,23 @@ from datetime import datetime
 from typing import Any
 
 from oms.domain.envelope import IntakeEnvelope
-from oms.domain.errors import SignatureInvalidError
 from oms.domain.model import OrderEvent, Platform
-from oms.platforms.base import (
-    AppSecrets,
-    FramedMessage,
-    FreshnessWindow,
-    HttpTransport,
-    WebhookReply,
-    WebhookRequest,
-)
+from oms.platforms._pull import PulledPlatformAdapter
+from oms.platforms.base import AppSecrets, HttpTransport
 from oms.platforms.taobao.client import DEFAULT_BASE_URL, TaobaoClient, trade_of
 from oms.platforms.taobao.parsing import parse_trade
 
 
-class TaobaoAdapter:
+class TaobaoAdapter(PulledPlatformAdapter):
     """:class:`~oms.platforms.base.PlatformAdapter` for Taobao / Tmall (pull only)."""
 
     platform = Platform.TAOBAO
-    max_body_bytes = 256 * 1024
+    label = "Taobao"
     default_base_url = DEFAULT_BASE_URL
-    freshness: FreshnessWindow | None = None
-
-    def app_id(self, request: WebhookRequest) -> str | None:
-        return request.query.get("app_id") or None
-
-    def handshake(self, request: WebhookRequest, secrets: AppSecrets) -> WebhookReply | None:
-        return None
-
-    def verify(self, request: WebhookRequest, secrets: AppSecrets) -> None:
-        """Always refuses: Taobao orders are pulled, so anything posted here is not Taobao's."""
-        raise SignatureInvalidError("Taobao orders are pulled, not pushed", platform="taobao")
-
-    def signed_at(self, request: WebhookRequest) -> datetime | None:
-        return None
-
-    def frame(self, request: WebhookRequest, secrets: AppSecrets) -> list[FramedMessage]:
-        raise SignatureInvalidError("Taobao orders are pulled, not pushed", platform="taobao")
-
-    def acknowledge(self) -> WebhookReply:
-        return WebhookReply(status=200, body='{"success":true}')
 
     def decode(self, envelope: IntakeEnvelope) -> dict[str, Any]:
         """The ``trade`` of the enqueued ``taobao.trade.fullinfo.get`` reply."""
         return trade_of(envelope.payload_text)
-
-    def needs_fetch(self, message: dict[str, Any]) -> bool:
-        """Never: the poller enqueues the full trade."""
-        return False
 
     def parse(
         self, message: dict[str, Any], snapshot: dict[str, Any] | None, envelope: IntakeEnvelope

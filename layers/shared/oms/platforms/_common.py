@@ -16,8 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from oms.domain.errors import CredentialsMissingError, SchemaInvalidError
+from oms.domain.errors import CredentialsMissingError, PlatformApiError, SchemaInvalidError
 from oms.domain.money import from_major, from_minor
+from oms.platforms.base import HttpResponse
 
 _JSON_WHITESPACE = " \t\n\r"
 _DECODER = json.JSONDecoder()
@@ -39,14 +40,15 @@ def constant_time_equals(expected: str | bytes, given: str | bytes) -> bool:
     return hmac.compare_digest(left, right)
 
 
-def load_json(data: str | bytes, *, what: str) -> Any:
+def load_json(data: str | bytes, *, what: str, exact_fractions: bool = False) -> Any:
     """Decode JSON text, raising ``SchemaInvalidError`` (naming ``what``) when it is not JSON.
 
-    Documents nested deeper than :data:`MAX_JSON_DEPTH` are refused too (see there).
+    Documents nested deeper than :data:`MAX_JSON_DEPTH` are refused too (see there). With
+    ``exact_fractions`` every number with a fraction stays its exact text (amounts in yuan).
     """
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        value = json.loads(text)
+        value = json.loads(text, parse_float=str if exact_fractions else None)
     except RecursionError:
         # The C decoder stops at the interpreter's recursion limit and says so; no stack is lost.
         raise SchemaInvalidError(f"{what} is nested too deeply", field=what) from None
@@ -54,6 +56,33 @@ def load_json(data: str | bytes, *, what: str) -> Any:
         raise SchemaInvalidError(f"{what} is not valid JSON", field=what) from exc
     require_shallow(value, what=what)
     return value
+
+
+def api_reply(
+    response: HttpResponse, *, platform: str, api: str, exact_fractions: bool = False
+) -> dict[str, Any]:
+    """The JSON object a platform API answered with, before its own success code is read.
+
+    Raises ``PlatformApiError``: retryable for HTTP 429 and 5xx, and for a reply that is not a JSON
+    object on a non-error status (a cut-off body); a 4xx without JSON is the request's own fault.
+    """
+    if response.status == 429 or response.status >= 500:
+        raise PlatformApiError(
+            f"{platform} {api} failed with HTTP {response.status}", api=api, http_status=response.status
+        )
+    try:
+        reply = load_json(response.body, what=f"{api} reply", exact_fractions=exact_fractions)
+    except SchemaInvalidError as exc:
+        error = PlatformApiError(
+            f"{platform} {api} replied without JSON", api=api, http_status=response.status
+        )
+        error.retryable = response.status < 400
+        raise error from exc
+    if not isinstance(reply, dict):
+        raise PlatformApiError(
+            f"{platform} {api} reply is not an object", api=api, http_status=response.status
+        )
+    return reply
 
 
 def require_shallow(value: Any, *, what: str, limit: int = MAX_JSON_DEPTH) -> None:

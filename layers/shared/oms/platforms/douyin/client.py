@@ -7,14 +7,13 @@ any other code is an error (``sub_code``/``sub_msg`` say which).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, cast
 from urllib.parse import quote, urlencode
 
 from oms.domain.errors import CredentialsMissingError, PlatformApiError, SchemaInvalidError
-from oms.platforms._common import secret
+from oms.platforms._common import api_reply, secret
 from oms.platforms.base import AppSecrets, HttpResponse, HttpTransport
 from oms.platforms.douyin.signing import (
     SIGN_METHOD_HMAC_SHA256,
@@ -142,22 +141,7 @@ class DouyinClient:
 
 
 def _reply_data(response: HttpResponse, method: str) -> dict[str, Any]:
-    if response.status == 429 or response.status >= 500:
-        raise PlatformApiError(
-            f"Douyin {method} failed with HTTP {response.status}", method=method, http_status=response.status
-        )
-    try:
-        reply = json.loads(response.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        error = PlatformApiError(
-            f"Douyin {method} replied with HTTP {response.status} and no JSON",
-            method=method,
-            http_status=response.status,
-        )
-        error.retryable = response.status < 400
-        raise error from exc
-    if not isinstance(reply, dict):
-        raise PlatformApiError(f"Douyin {method} reply is not an object", method=method)
+    reply = api_reply(response, platform="Douyin", api=method)
     code = reply.get("code")
     if _code_number(code) != SUCCESS_CODE or response.status >= 400:
         error = PlatformApiError(

@@ -20,7 +20,7 @@ from oms.domain.errors import (
     PlatformApiError,
     SchemaInvalidError,
 )
-from oms.platforms._common import secret
+from oms.platforms._common import api_reply, secret
 from oms.platforms.base import AppSecrets, HttpResponse, HttpTransport
 from oms.platforms.kuaishou.signing import (
     HMAC_ENCODINGS,
@@ -186,22 +186,7 @@ class KuaishouClient:
         return self._reply_data(response, method)
 
     def _reply_data(self, response: HttpResponse, method: str) -> dict[str, Any]:
-        if response.status == 429 or response.status >= 500:
-            raise PlatformApiError(
-                f"Kuaishou {method} failed with HTTP {response.status}",
-                method=method,
-                http_status=response.status,
-            )
-        try:
-            reply = json.loads(response.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            error = PlatformApiError(
-                f"Kuaishou {method} replied without JSON", method=method, http_status=response.status
-            )
-            error.retryable = response.status < 400
-            raise error from exc
-        if not isinstance(reply, dict):
-            raise PlatformApiError(f"Kuaishou {method} reply is not an object", method=method)
+        reply = api_reply(response, platform="Kuaishou", api=method)
         result = reply.get("result")
         if result != SUCCESS_RESULT or response.status >= 400:
             code = str(result)

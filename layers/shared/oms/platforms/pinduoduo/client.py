@@ -14,7 +14,6 @@ client raises a retryable :class:`~oms.domain.errors.PlatformApiError` for them 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +21,7 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 from oms.domain.errors import CredentialsMissingError, PlatformApiError, SchemaInvalidError
-from oms.platforms._common import require_shallow, secret
+from oms.platforms._common import api_reply, load_json, secret
 from oms.platforms.base import AppSecrets, HttpTransport
 from oms.platforms.pinduoduo.signing import china_time, sign
 
@@ -50,14 +49,7 @@ class ChangedOrder:
 
 def loads(body: bytes | str, *, what: str) -> Any:
     """JSON with every number that has a fraction kept as its exact text (amounts are in yuan)."""
-    try:
-        value = json.loads(body, parse_float=str)
-    except RecursionError:
-        raise SchemaInvalidError(f"{what} is nested too deeply", field=what) from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise SchemaInvalidError(f"{what} is not valid JSON", field=what) from exc
-    require_shallow(value, what=what)
-    return value
+    return load_json(body, what=what, exact_fractions=True)
 
 
 class PinduoduoClient:
@@ -229,18 +221,7 @@ class PinduoduoClient:
             body=urlencode(fields).encode("utf-8"),
             timeout=TIMEOUT_SECONDS,
         )
-        if response.status == 429 or response.status >= 500:
-            raise PlatformApiError(
-                f"Pinduoduo {api} answered HTTP {response.status}", api=api, http_status=response.status
-            )
-        try:
-            reply = loads(response.body, what=f"{api} reply")
-        except SchemaInvalidError as exc:
-            raise PlatformApiError(
-                f"Pinduoduo {api} answered without JSON", api=api, http_status=response.status
-            ) from exc
-        if not isinstance(reply, dict):
-            raise PlatformApiError(f"Pinduoduo {api} reply is not an object", api=api)
+        reply = api_reply(response, platform="Pinduoduo", api=api, exact_fractions=True)
         failure = reply.get("error_response")
         if isinstance(failure, dict) or response.status >= 400:
             failure = failure if isinstance(failure, dict) else {}

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 from oms.domain.errors import CredentialsMissingError, PlatformApiError, SchemaInvalidError
-from oms.platforms._common import secret
+from oms.platforms._common import api_reply, secret
 from oms.platforms.base import AppSecrets, HttpTransport
 from oms.platforms.pinduoduo.client import loads
 from oms.platforms.pinduoduo.signing import china_time, format_china_time
@@ -245,16 +245,7 @@ class TaobaoClient:
             body=urlencode(fields).encode("utf-8"),
             timeout=TIMEOUT_SECONDS,
         )
-        if response.status == 429 or response.status >= 500:
-            raise PlatformApiError(
-                f"Taobao {api} answered HTTP {response.status}", api=api, http_status=response.status
-            )
-        try:
-            reply = loads(response.body, what=f"{api} reply")
-        except SchemaInvalidError as exc:
-            raise PlatformApiError(f"Taobao {api} answered without JSON", api=api) from exc
-        if not isinstance(reply, dict):
-            raise PlatformApiError(f"Taobao {api} reply is not an object", api=api)
+        reply = api_reply(response, platform="Taobao", api=api, exact_fractions=True)
         failure = reply.get("error_response")
         if isinstance(failure, dict) or response.status >= 400:
             failure = failure if isinstance(failure, dict) else {}

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from oms.domain.errors import CredentialsMissingError, PlatformApiError, SchemaInvalidError
-from oms.platforms._common import secret
+from oms.platforms._common import api_reply, secret
 from oms.platforms.base import AppSecrets, HttpResponse, HttpTransport
 from oms.platforms.xiaohongshu.signing import API_VERSION, api_sign
 
@@ -129,22 +129,7 @@ class XiaohongshuClient:
         return self._reply_data(response, method)
 
     def _reply_data(self, response: HttpResponse, method: str) -> dict[str, Any]:
-        if response.status == 429 or response.status >= 500:
-            raise PlatformApiError(
-                f"Xiaohongshu {method} failed with HTTP {response.status}",
-                method=method,
-                http_status=response.status,
-            )
-        try:
-            reply = json.loads(response.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            error = PlatformApiError(
-                f"Xiaohongshu {method} replied without JSON", method=method, http_status=response.status
-            )
-            error.retryable = response.status < 400
-            raise error from exc
-        if not isinstance(reply, dict):
-            raise PlatformApiError(f"Xiaohongshu {method} reply is not an object", method=method)
+        reply = api_reply(response, platform="Xiaohongshu", api=method)
         if reply.get("success") is not True or response.status >= 400:
             code = str(reply.get("error_code", reply.get("code", "")))
             error = PlatformApiError(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -31,13 +30,13 @@ from oms.domain.status import OrderStatus, RefundStatus
 from oms.platforms.base import (
     FramedMessage,
     HttpResponse,
-    HttpTransport,
     PlatformAdapter,
     WebhookRequest,
 )
 from oms.platforms.douyin import ADAPTER, DouyinClient
 from oms.platforms.douyin.signing import api_method, api_sign, api_timestamp, event_sign, param_json
 from oms.platforms.douyin.status import MAIN_STATUS_REFUND, ORDER_STATUS_MAP, map_status
+from tests.support.http import RecordingTransport, json_response
 
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "platforms" / "douyin"
 APP_KEY = "7216548805720883516"
@@ -99,30 +98,6 @@ def sanitised_event(push_file: str, snapshot: dict[str, Any], index: int = 0) ->
     cleaned_snapshot, _ = clean_payload(snapshot, "douyin")
     assert ADAPTER.needs_fetch(message)
     return ADAPTER.parse(message, cleaned_snapshot, envelope)
-
-
-class RecordingTransport(HttpTransport):
-    """A transport that records each request and answers with queued responses."""
-
-    def __init__(self, *responses: HttpResponse) -> None:
-        self.responses = list(responses)
-        self.requests: list[dict[str, Any]] = []
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        timeout: float = 5.0,
-    ) -> HttpResponse:
-        self.requests.append({"method": method, "url": url, "headers": dict(headers or {}), "body": body})
-        return self.responses.pop(0)
-
-
-def json_response(payload: Any, status: int = 200) -> HttpResponse:
-    return HttpResponse(status=status, body=json.dumps(payload, ensure_ascii=False).encode("utf-8"))
 
 
 def fixed_clock() -> datetime:

@@ -28,10 +28,11 @@ from oms.domain.ids import content_hash, unified_order_id
 from oms.domain.model import OrderEvent, OrderLine, Platform
 from oms.domain.status import OrderStatus, RefundStatus
 from oms.platforms._common import mask_address, mask_name, mask_phone
-from oms.platforms.base import FramedMessage, HttpResponse, HttpTransport, PlatformAdapter, WebhookRequest
+from oms.platforms.base import FramedMessage, HttpResponse, PlatformAdapter, WebhookRequest
 from oms.platforms.shopify import ADAPTER, ShopifyClient
 from oms.platforms.shopify.status import FINANCIAL_STATUS_MAP, FULFILLMENT_STATUS_MAP
 from oms.platforms.shopify.webhook import webhook_hmac
+from tests.support.http import RecordingTransport
 
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "platforms" / "shopify"
 SHOP = "qinghe-home.myshopify.com"
@@ -98,24 +99,6 @@ def sanitised_event(body: bytes, *, topic: str = "orders/paid") -> OrderEvent:
 
 def body_of(order: Mapping[str, Any]) -> bytes:
     return json.dumps(order, ensure_ascii=False).encode("utf-8")
-
-
-class RecordingTransport(HttpTransport):
-    def __init__(self, *responses: HttpResponse) -> None:
-        self.responses = list(responses)
-        self.requests: list[dict[str, Any]] = []
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        timeout: float = 5.0,
-    ) -> HttpResponse:
-        self.requests.append({"method": method, "url": url, "headers": dict(headers or {}), "body": body})
-        return self.responses.pop(0)
 
 
 def clock() -> datetime:

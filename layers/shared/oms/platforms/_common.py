@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from oms.domain.cleaning import clean_text
+from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import CredentialsMissingError, PlatformApiError, SchemaInvalidError
 from oms.domain.money import from_major, from_minor
 from oms.platforms.base import HttpResponse
@@ -349,3 +351,44 @@ def mask_address(detail: str | None) -> str | None:
         keep = "*" if len(word) == 1 or word[0].isdigit() else word[0]
         masked.append(keep + "*" * (len(word) - 1))
     return " ".join(masked)
+
+
+def decode_message_with_data(envelope: IntakeEnvelope, *, platform: str) -> dict[str, Any]:
+    """A framed ``{..., "data": "<JSON string>"}`` message as an object with ``data`` expanded.
+
+    Douyin and Xiaohongshu push arrays of such elements.
+    """
+    try:
+        text = envelope.payload_text
+    except UnicodeDecodeError as exc:
+        raise SchemaInvalidError(f"{platform} message is not UTF-8", field="message") from exc
+    message = load_json_object(text, what="message")
+    data = message.get("data")
+    if isinstance(data, str):
+        data = load_json(data, what="data")
+    if not isinstance(data, dict):
+        raise SchemaInvalidError(f"{platform} message data is not a JSON object", field="data")
+    return {**message, "data": data}
+
+
+def data_or_none(data: Any) -> dict[str, Any] | None:
+    """``data`` as an object when it is one (or a JSON string of one), for routing only.
+
+    Framing only routes: a data field that does not decode still travels, and decode reports it.
+    """
+    if isinstance(data, dict):
+        return data
+    if isinstance(data, str):
+        try:
+            value = load_json(data, what="data")
+        except SchemaInvalidError:
+            return None
+        return value if isinstance(value, dict) else None
+    return None
+
+
+def routing_id(value: Any) -> str | None:
+    """An id for queue routing, cleaned like the sanitizer will clean it (the raw stays exact)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    return clean_text(str(value)) or None

@@ -16,10 +16,11 @@ from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import SchemaInvalidError, SignatureInvalidError
 from oms.domain.ids import content_hash
 from oms.platforms._common import (
-    load_json,
-    load_json_object,
+    data_or_none,
+    decode_message_with_data,
     matches_any,
     rotating_secrets,
+    routing_id,
     split_json_array,
 )
 from oms.platforms.base import AppSecrets, FramedMessage, WebhookRequest
@@ -94,13 +95,13 @@ def frame(body: bytes) -> list[FramedMessage]:
         if not isinstance(element, dict):
             raise SchemaInvalidError(f"Douyin push element {index} is not an object", field=f"body[{index}]")
         tag = tag_text(element.get("tag"))
-        data = _data_or_none(element.get("data"))
+        data = data_or_none(element.get("data"))
         messages.append(
             FramedMessage(
                 dedupe_id=_dedupe_id(element, raw),
                 raw=raw,
-                shop_id=_routing_id(data.get("shop_id")) if data else None,
-                platform_order_id=_routing_id(data.get("p_id")) if data else None,
+                shop_id=routing_id(data.get("shop_id")) if data else None,
+                platform_order_id=routing_id(data.get("p_id")) if data else None,
                 event_hint=tag,
                 is_test=tag in TEST_TAGS,
             )
@@ -110,38 +111,7 @@ def frame(body: bytes) -> list[FramedMessage]:
 
 def decode(envelope: IntakeEnvelope) -> dict[str, Any]:
     """The framed element as an object, with its ``data`` JSON string expanded into an object."""
-    try:
-        text = envelope.payload_text
-    except UnicodeDecodeError as exc:
-        raise SchemaInvalidError("Douyin message is not UTF-8", field="message") from exc
-    message = load_json_object(text, what="message")
-    data = message.get("data")
-    if isinstance(data, str):
-        data = load_json(data, what="data")
-    if not isinstance(data, dict):
-        raise SchemaInvalidError("Douyin message data is not a JSON object", field="data")
-    return {**message, "data": data}
-
-
-def _data_or_none(data: Any) -> dict[str, Any] | None:
-    # Framing only routes: a data field that does not decode still travels, and decode() reports it.
-    if isinstance(data, dict):
-        return data
-    if isinstance(data, str):
-        try:
-            value = load_json(data, what="data")
-        except SchemaInvalidError:
-            return None
-        return value if isinstance(value, dict) else None
-    return None
-
-
-def _routing_id(value: Any) -> str | None:
-    """An id for queue routing, cleaned like the sanitizer will clean it (the raw stays exact)."""
-    if value is None or isinstance(value, bool) or not isinstance(value, int | str):
-        return None
-    text = clean_text(str(value))
-    return text or None
+    return decode_message_with_data(envelope, platform="Douyin")
 
 
 def _dedupe_id(element: Mapping[str, Any], raw: bytes) -> str:

@@ -14,15 +14,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from oms.domain.cleaning import clean_text
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import SchemaInvalidError, SignatureInvalidError
 from oms.domain.ids import content_hash
 from oms.platforms._common import (
-    load_json,
-    load_json_object,
+    data_or_none,
+    decode_message_with_data,
     matches_any,
     rotating_secrets,
+    routing_id,
     split_json_array,
 )
 from oms.platforms.base import AppSecrets, FramedMessage, WebhookRequest
@@ -91,10 +91,10 @@ def frame(body: bytes) -> list[FramedMessage]:
             raise SchemaInvalidError(
                 f"Xiaohongshu push element {index} is not an object", field=f"body[{index}]"
             )
-        tag = _text(element.get("msgTag"))
-        data = _data_or_none(element.get("data")) or {}
-        seller = _text(element.get("sellerId"))
-        order_id = _text(data.get("orderId"))
+        tag = routing_id(element.get("msgTag"))
+        data = data_or_none(element.get("data")) or {}
+        seller = routing_id(element.get("sellerId"))
+        order_id = routing_id(data.get("orderId"))
         messages.append(
             FramedMessage(
                 dedupe_id=_dedupe_id(tag, seller, data, raw),
@@ -109,44 +109,18 @@ def frame(body: bytes) -> list[FramedMessage]:
 
 
 def decode(envelope: IntakeEnvelope) -> dict[str, Any]:
-    """The element as an object with its ``data`` JSON string expanded."""
-    try:
-        text = envelope.payload_text
-    except UnicodeDecodeError as exc:
-        raise SchemaInvalidError("Xiaohongshu message is not UTF-8", field="message") from exc
-    message = load_json_object(text, what="message")
-    data = message.get("data")
-    if isinstance(data, str):
-        data = load_json(data, what="data")
-    if not isinstance(data, dict):
-        raise SchemaInvalidError("Xiaohongshu message data is not a JSON object", field="data")
-    return {**message, "data": data}
-
-
-def _data_or_none(data: Any) -> dict[str, Any] | None:
-    # Framing only routes: data that does not decode still travels, and decode() reports it.
-    if isinstance(data, dict):
-        return data
-    if isinstance(data, str):
-        try:
-            value = load_json(data, what="data")
-        except SchemaInvalidError:
-            return None
-        return value if isinstance(value, dict) else None
-    return None
-
-
-def _text(value: Any) -> str | None:
-    """An id or tag, cleaned like the sanitizer will clean it (the raw stays exact)."""
-    if value is None or isinstance(value, bool) or not isinstance(value, int | str):
-        return None
-    return clean_text(str(value)) or None
+    """The framed element as an object, with its ``data`` JSON string expanded into an object."""
+    return decode_message_with_data(envelope, platform="Xiaohongshu")
 
 
 def _dedupe_id(tag: str | None, seller: str | None, data: Mapping[str, Any], raw: bytes) -> str:
-    order_id = _text(data.get("orderId"))
+    order_id = routing_id(data.get("orderId"))
     if not (tag and order_id):
         return content_hash(raw)
     return content_hash(
-        tag, seller or "", order_id, _text(data.get("orderStatus")) or "", _text(data.get("updateTime")) or ""
+        tag,
+        seller or "",
+        order_id,
+        routing_id(data.get("orderStatus")) or "",
+        routing_id(data.get("updateTime")) or "",
     )

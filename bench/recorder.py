@@ -47,6 +47,10 @@ SQS_CHUNK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
+class UnpricedOperationError(RuntimeError):
+    """The workload made a DynamoDB call the recorder has no size-based unit rule for."""
+
+
 class RecordedCall:
     """One AWS call as the client saw it: operation, HTTP status and parsed response."""
 
@@ -258,7 +262,8 @@ class AwsRecorder:
         elif operation == "TransactWriteItems":
             self._account_transaction(write, totals, params, before, error)
         elif operation not in ("DescribeTable",):
-            raise NotImplementedError(f"no unit accounting for DynamoDB {operation}")
+            # A call the cost model cannot price must stop the run, not be silently left out of it.
+            raise UnpricedOperationError(f"no unit accounting for DynamoDB {operation}")
 
     def _after(self, operation: str, table: str, body: Mapping[str, Any]) -> Item | None:
         if operation in ("PutItem", "Put"):

@@ -57,7 +57,7 @@ integration: install
 lint: install ## ruff, mypy (strict on oms.domain), import-linter contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/shared/oms functions local
+	$(BIN)/mypy layers/shared/oms functions local bench
 	$(BIN)/lint-imports --no-cache
 
 # checkov pins a boto3 the SAM CLI cannot share: its own venv, inside .venv-tools.

@@ -46,11 +46,11 @@ IDENTITY_PARAMETERS = ("TableName", "Key", "Bucket", "QueueUrl", "SecretId")
 SQS_CHUNK_BYTES = 64 * 1024
 
 
-@dataclass(frozen=True)
 class UnpricedOperationError(RuntimeError):
     """The workload made a DynamoDB call the recorder has no size-based unit rule for."""
 
 
+@dataclass(frozen=True)
 class RecordedCall:
     """One AWS call as the client saw it: operation, HTTP status and parsed response."""
 

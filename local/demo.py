@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from local import incident
+from local import chapters, incident
 from local import scenario as scenarios
 from local.api_gateway import DEFAULT_API_PORT
 from local.stack import ROOT, LocalStack
@@ -262,6 +262,10 @@ def print_summary(summary: Mapping[str, Any], mismatches: Sequence[str]) -> None
         print("Incident 2026-02-05 (PAY_PARSE_ERR, %E2%80%8B in Douyin payment ids), step by step:")
         for step in summary["incident"]["steps"]:
             print(incident.describe(step))
+    for name, chapter in summary.get("chapters", {}).items():
+        print(f"{name}:")
+        for line in chapter["lines"]:
+            print(f"  {line}")
     if mismatches:
         print(f"\nMISMATCHES ({len(mismatches)}):")
         for mismatch in mismatches[:40]:
@@ -315,6 +319,15 @@ def run(
         handled = incident.run(stack, credentials, rules_cache_s=INCIDENT_RULES_CACHE_S)
         summary["incident"] = {"steps": handled.steps, "mismatches": handled.mismatches}
         mismatches += [f"incident: {mismatch}" for mismatch in handled.mismatches]
+        incident_done = time.monotonic()
+        summary["chapters"] = {}
+        chapter_timings: dict[str, float] = {}
+        for play in chapters.runners():
+            chapter_started = time.monotonic()
+            chapter = play(stack, credentials)
+            chapter_timings[chapter.name] = round(time.monotonic() - chapter_started, 2)
+            summary["chapters"][chapter.name] = {**chapter.summary, "lines": chapter.lines}
+            mismatches += [f"{chapter.name}: {mismatch}" for mismatch in chapter.mismatches]
         finished = time.monotonic()
         summary = {
             "scenario": {"path": str(scenario_path), "seed": scenario["seed"], **facts},
@@ -326,7 +339,8 @@ def run(
                 "replay": round(replay_done - stack_ready, 2),
                 "drain": round(drain_done - replay_done, 2),
                 "check": round(check_done - drain_done, 2),
-                "incident": round(finished - check_done, 2),
+                "incident": round(incident_done - check_done, 2),
+                "chapters": chapter_timings,
                 "total": round(finished - started, 2),
             },
             "mismatches": mismatches,

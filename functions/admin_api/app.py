@@ -1,8 +1,8 @@
 """The operators' API (IAM-authorised): orders, traces, cleaning rules and DLQ redrive.
 
 Every route is one call into a service from :mod:`oms.composition`; errors are typed and answered
-with their code (``_STATUS``). Who called is the caller's IAM identity (SigV4), recorded by the
-changes that are audited (rules, redrives).
+with their code and the error's ``http_status``. Who called is the caller's IAM identity (SigV4),
+recorded by the changes that are audited (rules, redrives).
 """
 
 from __future__ import annotations
@@ -15,23 +15,12 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
-from oms.domain.errors import BadRequestError, ErrorCode, OmsError
+from oms.domain.errors import BadRequestError, OmsError
 from oms.domain.rules import RuleChange
 
 logger = Logger()
 tracer = Tracer()
 app = APIGatewayHttpResolver()
-
-_STATUS = {
-    ErrorCode.ORDER_NOT_FOUND: 404,
-    ErrorCode.ORDER_AMBIGUOUS: 409,
-    ErrorCode.BAD_REQUEST: 400,
-    ErrorCode.STORAGE_ERROR: 503,
-    ErrorCode.TRACE_NOT_FOUND: 404,
-    ErrorCode.RULE_NOT_FOUND: 404,
-    ErrorCode.RULE_INVALID: 400,
-    ErrorCode.RULE_CONFLICT: 409,
-}
 
 
 @app.get("/orders/<order_id>")
@@ -138,7 +127,7 @@ def _change(change: RuleChange) -> dict[str, Any]:
 def typed_error(error: OmsError) -> Response[dict[str, Any]]:
     logger.info("request refused", extra={"code": str(error.code)})
     return Response(
-        status_code=_STATUS.get(error.code, 500),
+        status_code=error.http_status,
         content_type="application/json",
         body={"error": str(error.code), "message": error.message, "details": error.details},
     )

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from oms.services.intake import WebhookIntake
     from oms.services.orders import OrderQueries
     from oms.services.polling import OrderPoller
+    from oms.services.ports import AlertSink
     from oms.services.redrive import DlqRedrive
     from oms.services.sanitize import PayloadSanitizer
     from oms.services.traces import TraceQueries
@@ -230,27 +231,20 @@ def dlq_redrive() -> DlqRedrive:
     )
 
 
+@cache
+def alert_sink() -> AlertSink:
+    """Where alerts go: the log-and-metric floor (the notifiers of #5 route on top of it)."""
+    from oms.adapters.alert_log import LoggedAlerts
+
+    return LoggedAlerts()
+
+
 def reset() -> None:
-    """Forget every cached setting, client and service."""
+    """Forget every cached setting, client and service (every ``@cache`` builder of this module)."""
     from oms.adapters.aws import reset_clients
 
-    for builder in (
-        settings,
-        secret_store,
-        orders_repository,
-        webhook_intake,
-        payload_sanitizer,
-        fetch_idempotency,
-        raw_archive,
-        failure_log,
-        order_queries,
-        rule_store,
-        rule_source,
-        cleaning_rules_admin,
-        redrive_log,
-        trace_queries,
-        dlq_redrive,
-        order_poller,
-    ):
-        builder.cache_clear()
+    settings.cache_clear()
+    for value in list(globals().values()):
+        if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", "") == __name__:
+            value.cache_clear()
     reset_clients()

@@ -47,6 +47,8 @@ class OmsError(Exception):
     code: ErrorCode = ErrorCode.SCHEMA_INVALID
     #: True when a later retry of the same input may succeed (throttling, platform outage).
     retryable: bool = False
+    #: The HTTP status an API answers this error with (the operators' API, the webhook intake).
+    http_status: int = 500
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -101,6 +103,7 @@ class ConcurrentUpdateError(OmsError):
 
 class StorageError(OmsError):
     code = ErrorCode.STORAGE_ERROR
+    http_status = 503
     retryable = True
 
 
@@ -113,31 +116,38 @@ class InternalError(OmsError):
 
 class OrderNotFoundError(OmsError):
     code = ErrorCode.ORDER_NOT_FOUND
+    http_status = 404
 
 
 class OrderAmbiguousError(OmsError):
     code = ErrorCode.ORDER_AMBIGUOUS
+    http_status = 409
 
 
 class BadRequestError(OmsError):
     code = ErrorCode.BAD_REQUEST
+    http_status = 400
 
 
 class TraceNotFoundError(OmsError):
     code = ErrorCode.TRACE_NOT_FOUND
+    http_status = 404
 
 
 class RuleNotFoundError(OmsError):
     code = ErrorCode.RULE_NOT_FOUND
+    http_status = 404
 
 
 class RuleInvalidError(OmsError):
     """A cleaning rule (or a change to one) that does not validate; nothing was saved."""
 
     code = ErrorCode.RULE_INVALID
+    http_status = 400
 
 
 class RuleConflictError(OmsError):
     """A rule change that conflicts with the rules' current state (or with a concurrent change)."""
 
     code = ErrorCode.RULE_CONFLICT
+    http_status = 409

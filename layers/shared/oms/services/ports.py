@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from oms.domain.alerts import Alert
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.model import Cohort, FailureRecord, HistoryEntry, Order, Platform
 from oms.domain.rules import ManagedRule, RuleAudit, RuleChange, RuleSet
@@ -208,5 +209,15 @@ class DeadLetterQueue(Protocol):
         deduplication id derived from the DLQ message id and that number, its message attributes
         plus ``redrive_count``. Returns DLQ message id → intake message id, or None where the move
         failed (the message then stays in the DLQ).
+        """
+        ...
+
+
+class AlertSink(Protocol):
+    def raise_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Deliver alerts to the people their kind and role route to (see ``oms.domain.alerts``).
+
+        Many alerts in one call may be grouped into one message per recipient; an alert whose
+        ``dedupe_key`` was delivered before is dropped.
         """
         ...

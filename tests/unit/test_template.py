@@ -466,15 +466,8 @@ def test_tables_are_on_demand_encrypted_and_recoverable(model: AppModel):
     assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
 
 
-def test_the_archive_bucket_is_private_encrypted_tls_only_and_tiered(model: AppModel):
+def test_the_archive_bucket_is_tiered_and_expires(model: AppModel):
     bucket = model.buckets["RawArchiveBucket"]
-    assert bucket["PublicAccessBlockConfiguration"] == dict.fromkeys(
-        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
-    )
-    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
-    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
-    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
     rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
     tiers = rules["raw-payload-tiers"]
     assert [(step["StorageClass"], step["TransitionInDays"]) for step in tiers["Transitions"]] == [
@@ -482,13 +475,28 @@ def test_the_archive_bucket_is_private_encrypted_tls_only_and_tiered(model: AppM
         ("GLACIER_IR", 90),
     ]
     assert tiers["ExpirationInDays"] == {"Ref": "RawArchiveRetentionDays"}
-    assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] > 0
 
-    (policy,) = of_type(model, "AWS::S3::BucketPolicy").values()
-    assert policy["Bucket"] == {"Ref": "RawArchiveBucket"}
-    (deny,) = policy["PolicyDocument"]["Statement"]
-    assert (deny["Effect"], deny["Action"]) == ("Deny", "s3:*")
-    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+def test_every_bucket_is_private_encrypted_versioned_and_tls_only(model: AppModel):
+    policies = {policy["Bucket"]["Ref"]: policy for policy in of_type(model, "AWS::S3::BucketPolicy").values()}
+    assert model.buckets
+    for name, bucket in model.buckets.items():
+        assert bucket["PublicAccessBlockConfiguration"] == dict.fromkeys(
+            ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+        ), name
+        assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}, name
+        assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}, name
+        (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms"), name
+        rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+        assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] > 0
+        deny = next(
+            statement
+            for statement in policies[name]["PolicyDocument"]["Statement"]
+            if statement.get("Sid") == "DenyInsecureTransport"
+        )
+        assert (deny["Effect"], deny["Action"]) == ("Deny", "s3:*"), name
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, name
 
 
 def test_there_is_an_empty_secret_for_every_platform_with_an_adapter(model: AppModel):

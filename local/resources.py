@@ -43,6 +43,7 @@ from local.template import (
 
 LOG_GROUP_TYPE = "AWS::Logs::LogGroup"
 TOPIC_TYPE = "AWS::SNS::Topic"
+SUBSCRIPTION_TYPE = "AWS::SNS::Subscription"
 BUCKET_POLICY_TYPE = "AWS::S3::BucketPolicy"
 
 #: moto's default account: deploy() refuses any other unless told the target is local.
@@ -397,6 +398,7 @@ def deploy(
     for logical_id, properties in model.tables.items():
         _create_table(dynamodb, deployed, logical_id, properties)
     _create_queues(client("sqs"), deployed)
+    _create_topics(client("sns"), deployed)
     s3 = client("s3")
     for logical_id, properties in model.buckets.items():
         _create_bucket(s3, deployed, logical_id, properties)
@@ -574,6 +576,58 @@ def _create_queues(sqs: Any, deployed: Deployed) -> None:
         }
         if links:
             sqs.set_queue_attributes(QueueUrl=deployed.queue_urls[logical_id], Attributes=links)
+
+
+# --------------------------------------------------------------------------- topics
+
+_TOPIC_ATTRIBUTES = {"DisplayName", "KmsMasterKeyId", "FifoTopic", "ContentBasedDeduplication"}
+_SUBSCRIPTION_ATTRIBUTES = {"RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy"}
+
+
+def _create_topics(sns: Any, deployed: Deployed) -> None:
+    """Every topic, and every subscription of a queue to a topic (the fan-out the functions rely on).
+
+    Subscriptions of other protocols (the operators' alarm e-mail) reach people, not functions,
+    and are left out locally.
+    """
+    for logical_id, resource in deployed.model.resources.items():
+        if resource.get("Type") != TOPIC_TYPE or not _in_stack(deployed, resource):
+            continue
+        properties = resource.get("Properties") or {}
+        _reject_unknown(logical_id, properties, _TOPIC_ATTRIBUTES | {"TopicName", "Tags"})
+        attributes = {
+            key: _attribute(deployed.evaluate(value))
+            for key, value in properties.items()
+            if key in _TOPIC_ATTRIBUTES
+        }
+        arn = sns.create_topic(Name=deployed.names[logical_id], Attributes=attributes)["TopicArn"]
+        deployed.arns[logical_id] = arn
+    for logical_id, resource in deployed.model.resources.items():
+        if resource.get("Type") != SUBSCRIPTION_TYPE or not _in_stack(deployed, resource):
+            continue
+        properties = resource.get("Properties") or {}
+        if deployed.evaluate(properties.get("Protocol")) != "sqs":
+            continue
+        _reject_unknown(
+            logical_id, properties, _SUBSCRIPTION_ATTRIBUTES | {"TopicArn", "Protocol", "Endpoint", "Region"}
+        )
+        attributes = {}
+        for key in _SUBSCRIPTION_ATTRIBUTES & set(properties):
+            value = deployed.evaluate(properties[key])
+            attributes[key] = json.dumps(value) if isinstance(value, dict) else _attribute(value)
+        sns.subscribe(
+            TopicArn=deployed.evaluate(properties["TopicArn"]),
+            Protocol="sqs",
+            Endpoint=deployed.evaluate(properties["Endpoint"]),
+            Attributes=attributes,
+            ReturnSubscriptionArn=True,
+        )
+
+
+def _in_stack(deployed: Deployed, resource: Mapping[str, Any]) -> bool:
+    """False for a resource whose ``Condition`` is false (it would not be created)."""
+    condition = resource.get("Condition")
+    return condition is None or deployed.condition(condition)
 
 
 def _attribute(value: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,11 @@ from moto.server import ThreadedMotoServer
 
 from local.resources import NO_VALUE, Deployed, UnsafeTargetError, deploy
 from local.template import AppModel, TemplateError
+from oms.adapters.order_events_topic import SnsOrderChangePublisher
 from oms.config import Settings
+from oms.domain.model import EventKey, EventSource, HistoryEntry, Order, Outcome, Platform
+from oms.domain.order_events import OrderChanged
+from oms.domain.status import OrderStatus, RefundStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 CREDENTIALS_FILE = ROOT / "local" / "credentials.json"
@@ -347,3 +352,98 @@ def test_function_env_drops_novalue_variables(model: AppModel):
 
     # THEN in dev the variable is absent, not an empty string
     assert stack.function_env("Fn") == {"A": "a"}
+
+
+def test_order_changes_reach_every_subscribed_queue_as_raw_json(aws: None):
+    # GIVEN a topic, two queues subscribed (one filtered to shipped orders) and an e-mail subscription
+    template = {
+        "Conditions": {"Never": {"Fn::Equals": ["a", "b"]}},
+        "Resources": {
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"KmsMasterKeyId": "alias/aws/sns"}},
+            "Unused": {"Type": "AWS::SNS::Topic", "Condition": "Never"},
+            "All": {"Type": "AWS::SQS::Queue", "Properties": {"SqsManagedSseEnabled": True}},
+            "Shipped": {"Type": "AWS::SQS::Queue", "Properties": {}},
+            "AllSubscription": {
+                "Type": "AWS::SNS::Subscription",
+                "Properties": {
+                    "TopicArn": {"Ref": "Topic"},
+                    "Protocol": "sqs",
+                    "Endpoint": {"Fn::GetAtt": ["All", "Arn"]},
+                    "RawMessageDelivery": True,
+                },
+            },
+            "ShippedSubscription": {
+                "Type": "AWS::SNS::Subscription",
+                "Properties": {
+                    "TopicArn": {"Ref": "Topic"},
+                    "Protocol": "sqs",
+                    "Endpoint": {"Fn::GetAtt": ["Shipped", "Arn"]},
+                    "RawMessageDelivery": "true",
+                    "FilterPolicy": {"status_after": ["shipped"]},
+                },
+            },
+            "Mail": {
+                "Type": "AWS::SNS::Subscription",
+                "Properties": {
+                    "TopicArn": {"Ref": "Topic"},
+                    "Protocol": "email",
+                    "Endpoint": "ops@example.com",
+                },
+            },
+        },
+    }
+    deployed = deploy(AppModel.from_template(template), credentials_file=None)
+    sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
+    assert [topic["TopicArn"] for topic in sns.list_topics()["Topics"]] == [deployed.arns["Topic"]]
+    assert {s["Protocol"] for s in sns.list_subscriptions()["Subscriptions"]} == {"sqs"}
+
+    # WHEN two changes of one order are published
+    publisher = SnsOrderChangePublisher(deployed.arns["Topic"], sns)
+    changes = [_change(OrderStatus.PAID, version=1), _change(OrderStatus.SHIPPED, version=2)]
+    for change in changes:
+        publisher.publish(change)
+
+    # THEN the unfiltered queue has both, the filtered one only the shipment, bodies parse back
+    def received(queue: str) -> list[OrderChanged]:
+        messages = sqs.receive_message(QueueUrl=deployed.queue_urls[queue], MaxNumberOfMessages=10)
+        return [OrderChanged.from_json(message["Body"]) for message in messages.get("Messages", [])]
+
+    assert sorted(change.change_id for change in received("All")) == ["o-1#v1", "o-1#v2"]
+    assert [change.status_after for change in received("Shipped")] == [OrderStatus.SHIPPED]
+
+
+def _change(status: OrderStatus, *, version: int) -> OrderChanged:
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    key = EventKey(at=at, rank=version)
+    order = Order(
+        order_id="o-1",
+        platform=Platform.SHOPIFY,
+        shop_id="s",
+        platform_order_id="1",
+        status=status,
+        refund_status=RefundStatus.NONE,
+        platform_status=str(status),
+        status_key=key,
+        refund_key=key,
+        version=version,
+        last_event_id=f"e{version}",
+        created_at=at,
+        updated_at=at,
+    )
+    entry = HistoryEntry(
+        order_id="o-1",
+        event_id=f"e{version}",
+        event_type="test",
+        source=EventSource.PUSH,
+        event_time=at,
+        received_at=at,
+        recorded_at=at,
+        outcome=Outcome.CREATED if version == 1 else Outcome.APPLIED,
+        platform_status=str(status),
+        status_before=None if version == 1 else OrderStatus.PAID,
+        status_after=status,
+        event_status=status,
+        event_refund_status=RefundStatus.NONE,
+        version_after=version,
+    )
+    return OrderChanged(order=order, entry=entry)

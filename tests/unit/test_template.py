@@ -29,6 +29,12 @@ UNAVOIDABLE_WILDCARDS = {
     "*": {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
     # Archive objects are named per batch (raw/<yyyy>/<mm>/<dd>/<hh>/<digest>.jsonl.gz).
     "${RawArchiveBucket.Arn}/raw/*": {"s3:PutObject", "s3:GetObject"},
+    # The AWS managed aws/sns key's id is unknown to the template: such statements are bound to it
+    # by kms:ResourceAliases and kms:ViaService (checked below).
+    "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*": {
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+    },
 }
 FUNCTION_EVENT_DIRS = {
     "WebhookIntakeFunction": "webhook_intake",
@@ -271,6 +277,10 @@ def test_iam_statements_name_resources_and_actions_exactly(model: AppModel):
         for statement in allow_statements(model, role_of(model, function_id)):
             actions = as_list(statement["Action"])
             assert all("*" not in action for action in actions), (function_id, actions)
+            if any(action.startswith("kms:") for action in actions):
+                condition = statement["Condition"]
+                assert condition["ForAnyValue:StringEquals"]["kms:ResourceAliases"].startswith("alias/aws/")
+                assert "kms:ViaService" in condition["StringEquals"], function_id
             for resource in as_list(statement["Resource"]):
                 text = resource if isinstance(resource, str) else resource.get("Fn::Sub", "")
                 if "*" in text:
@@ -478,7 +488,9 @@ def test_the_archive_bucket_is_tiered_and_expires(model: AppModel):
 
 
 def test_every_bucket_is_private_encrypted_versioned_and_tls_only(model: AppModel):
-    policies = {policy["Bucket"]["Ref"]: policy for policy in of_type(model, "AWS::S3::BucketPolicy").values()}
+    policies = {
+        policy["Bucket"]["Ref"]: policy for policy in of_type(model, "AWS::S3::BucketPolicy").values()
+    }
     assert model.buckets
     for name, bucket in model.buckets.items():
         assert bucket["PublicAccessBlockConfiguration"] == dict.fromkeys(

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from oms.adapters.ops_table import DynamoFailureLog, DynamoRedriveLog
+    from oms.adapters.order_events_topic import SnsOrderChangePublisher
     from oms.adapters.orders_table import DynamoOrdersRepository
     from oms.adapters.raw_archive import S3RawArchive
     from oms.adapters.rule_store import DynamoRuleStore
@@ -89,6 +90,7 @@ def payload_sanitizer() -> PayloadSanitizer:
         orders=orders_repository(),
         archive=raw_archive(),
         failures=failure_log(),
+        publisher=order_change_publisher(),
         fetch=IdempotentOrderFetcher(
             secrets=secret_store(),
             transport=Urllib3Transport(),
@@ -101,6 +103,13 @@ def payload_sanitizer() -> PayloadSanitizer:
         clock=utc_now,
         rule_source=rule_source(),
     )
+
+
+@cache
+def order_change_publisher() -> SnsOrderChangePublisher:
+    from oms.adapters.order_events_topic import SnsOrderChangePublisher
+
+    return SnsOrderChangePublisher(settings().order_events_topic_arn, _client("sns"))
 
 
 @cache

@@ -32,6 +32,10 @@ class Settings:
     intake_dlq_url: str = ""
     #: How long a sanitizer keeps the operators' cleaning rules before reading them again
     rules_cache_seconds: int = 30
+    #: Where every stored order change is published (oms.domain.order_events)
+    order_events_topic_arn: str = ""
+    #: Reports for people (diagnosis exports, patrol, inventory and fulfilment reports)
+    reports_bucket: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -52,6 +56,8 @@ class Settings:
             poll_initial_lookback_seconds=int(env.get("POLL_INITIAL_LOOKBACK_SECONDS", "3600")),
             intake_dlq_url=env.get("INTAKE_DLQ_URL", ""),
             rules_cache_seconds=int(env.get("RULES_CACHE_SECONDS", "30")),
+            order_events_topic_arn=env.get("ORDER_EVENTS_TOPIC_ARN", ""),
+            reports_bucket=env.get("REPORTS_BUCKET", ""),
         )
 
 

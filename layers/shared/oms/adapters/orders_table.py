@@ -162,6 +162,16 @@ class DynamoOrdersRepository:
         ]
         return sorted(entries, key=lambda entry: (entry.event_time, entry.recorded_at))
 
+    def entry(self, order_id: str, event_id: str) -> HistoryEntry | None:
+        with translated("GetItem", order_id=order_id):
+            response = self._dynamodb.get_item(
+                TableName=self._table,
+                Key=to_attributes({"PK": order_pk(order_id), "SK": f"{EVENT_PREFIX}{event_id}"}),
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return HistoryEntry.model_validate(_strip_keys(from_attributes(item))) if item else None
+
     def find_by_platform_order_id(self, platform_order_id: str) -> list[str]:
         return sorted(str(item["order_id"]) for item in self._query_partition(map_pk(platform_order_id)))
 

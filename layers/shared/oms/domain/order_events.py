@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from oms.domain.model import HistoryEntry, Order
 from oms.domain.status import OrderStatus, RefundStatus
@@ -29,21 +29,37 @@ STATUS_ATTRIBUTE = "status_after"
 
 
 class OrderChanged(BaseModel):
-    """A stored change: the order after it, and the history entry that made it."""
+    """A stored change: the history entry that made it, and the order as of it or later.
+
+    ``entry`` is the change itself (before/after statuses, the event, who or what made it).
+    ``order`` is the order when the change was published: normally the version the change wrote;
+    for a change published again (its first publish failed) it may be a later version. Act on
+    ``entry`` for what changed and on ``order`` for the order's data (lines, buyer, amounts).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     order: Order
     entry: HistoryEntry
 
+    @model_validator(mode="after")
+    def _a_stored_change(self) -> Self:
+        if not self.entry.outcome.changes_order or self.entry.version_after is None:
+            raise ValueError("an OrderChanged carries a change that was stored (created or applied)")
+        if self.entry.order_id != self.order.order_id or self.order.version < self.entry.version_after:
+            raise ValueError("the order must be the entry's order, at the entry's version or later")
+        return self
+
     @property
     def change_id(self) -> str:
         """Unique per stored change of an order (each change writes the next version)."""
-        return f"{self.order.order_id}#v{self.order.version}"
+        return f"{self.entry.order_id}#v{self.version}"
 
     @property
     def version(self) -> int:
-        return self.order.version
+        """The order version this change wrote."""
+        assert self.entry.version_after is not None  # checked by the validator
+        return self.entry.version_after
 
     @property
     def status_before(self) -> OrderStatus | None:
@@ -51,7 +67,7 @@ class OrderChanged(BaseModel):
 
     @property
     def status_after(self) -> OrderStatus:
-        return self.order.status
+        return self.entry.status_after or self.order.status
 
     @property
     def refund_before(self) -> RefundStatus | None:
@@ -59,15 +75,15 @@ class OrderChanged(BaseModel):
 
     @property
     def refund_after(self) -> RefundStatus:
-        return self.order.refund_status
+        return self.entry.refund_after or self.order.refund_status
 
     @property
     def status_changed(self) -> bool:
-        return self.entry.status_before != self.order.status
+        return self.status_before != self.status_after
 
     @property
     def refund_changed(self) -> bool:
-        return self.entry.refund_before != self.order.refund_status
+        return self.refund_before != self.refund_after
 
     def to_json(self) -> str:
         return self.model_dump_json()

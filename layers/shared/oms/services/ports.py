@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from oms.domain.alerts import Alert
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.model import Cohort, FailureRecord, HistoryEntry, Order, Platform
+from oms.domain.order_events import OrderChanged
 from oms.domain.rules import ManagedRule, RuleAudit, RuleChange, RuleSet
 from oms.domain.state_machine import Decision
 from oms.platforms.base import AppSecrets
@@ -29,8 +30,18 @@ class OrdersRepository(Protocol):
 
     def history(self, order_id: str) -> list[HistoryEntry]: ...
 
+    def entry(self, order_id: str, event_id: str) -> HistoryEntry | None:
+        """The history entry one event left on an order, if it was recorded."""
+        ...
+
     def find_by_platform_order_id(self, platform_order_id: str) -> list[str]:
         """Unified ids of every order carrying this platform order number (any platform, shop)."""
+        ...
+
+
+class OrderChangePublisher(Protocol):
+    def publish(self, change: OrderChanged) -> None:
+        """Publish one stored change to every downstream capability (``StorageError`` if refused)."""
         ...
 
 

@@ -18,7 +18,15 @@ from oms.domain.model import FailureRecord, Outcome, Platform, RolloutMark, Stag
 from oms.domain.rules import RuleSelection
 from oms.platforms import get_adapter
 from oms.services.orders import apply_event
-from oms.services.ports import Clock, FailureLog, OrderFetcher, OrdersRepository, RawArchive, RuleSource
+from oms.services.ports import (
+    Clock,
+    FailureLog,
+    OrderChangePublisher,
+    OrderFetcher,
+    OrdersRepository,
+    RawArchive,
+    RuleSource,
+)
 
 #: The platform's snapshot is kept with a failure up to this size (an Ops item holds 400 KB).
 MAX_FETCHED_CHARS = 32_000
@@ -87,6 +95,8 @@ class PayloadSanitizer:
     ----------
     orders, archive, failures:
         The Orders table, the raw-payload archive and the failure log.
+    publisher:
+        Where every stored change goes (``OrderChanged`` to the downstream capabilities).
     fetch:
         Reads an order from the platform's API when a push carries only ids.
     rules:
@@ -102,6 +112,7 @@ class PayloadSanitizer:
         archive: RawArchive,
         failures: FailureLog,
         fetch: OrderFetcher,
+        publisher: OrderChangePublisher,
         clock: Clock,
         rules: Iterable[CleaningRule] = DEFAULT_RULES,
         rule_source: RuleSource | None = None,
@@ -110,6 +121,7 @@ class PayloadSanitizer:
         self._archive = archive
         self._failures = failures
         self._fetch = fetch
+        self._publisher = publisher
         self._clock = clock
         self._rules = tuple(rules)
         self._rule_source = rule_source
@@ -155,6 +167,7 @@ class PayloadSanitizer:
             decision = apply_event(
                 self._orders,
                 event,
+                publisher=self._publisher,
                 received_at=envelope.received_at,
                 clock=self._clock,
                 trace_id=envelope.trace_id,

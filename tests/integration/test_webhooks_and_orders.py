@@ -9,6 +9,7 @@ import pytest
 
 from local import simulator
 from local.stack import LocalStack, http_call
+from oms.domain.order_events import OrderChanged
 from tests.integration.helpers import (
     DOUYIN_SHOP,
     LINES,
@@ -187,3 +188,40 @@ def test_the_functions_run_with_the_templates_environment_and_the_simulator_urls
     assert json.loads(stack.env["PLATFORM_BASE_URLS"]) == stack.simulator.base_urls()
     assert stack.env_conflicts == {}
     assert Decimal(str(LINES[0].unit_price)) == Decimal("128.00")
+
+
+def test_every_stored_change_is_published_to_the_order_events_topic(drained: LocalStack):
+    # GIVEN a queue subscribed to the order events topic, as each downstream capability has
+    sqs, sns = drained.client("sqs"), drained.client("sns")
+    queue_url = sqs.create_queue(QueueName="order-events-probe")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(
+        TopicArn=drained.deployed.arns["OrderEventsTopic"],
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    # WHEN an order is created, then shipped, and the shipment is pushed twice
+    number = "6900000000000000901"
+    paid = douyin_truth(drained, number, 105, minutes(5), payment_id="PAY2026101200000901")
+    push_douyin(drained, paid, msg_id="7000000000000000901")
+    assert drained.drain(timeout=60)
+    shipped = douyin_truth(drained, number, 3, minutes(9), payment_id="PAY2026101200000901")
+    push_douyin(drained, shipped, msg_id="7000000000000000902", tag="102")
+    push_douyin(drained, shipped, msg_id="7000000000000000903", tag="102")
+    assert drained.drain(timeout=60)
+    # THEN the probe received each change (a republished duplicate keeps its change id)
+    received: list[OrderChanged] = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+        received += [OrderChanged.from_json(message["Body"]) for message in batch]
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
+    order_id = received[0].order.order_id
+    assert {change.change_id for change in received} == {f"{order_id}#v1", f"{order_id}#v2"}
+    latest = max(received, key=lambda change: change.version)
+    assert (latest.status_before, latest.status_after) == ("paid", "shipped")
+    assert latest.order.platform_order_id == number

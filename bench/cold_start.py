@@ -47,7 +47,7 @@ TARGETS: tuple[HandlerTarget, ...] = (
         "payload_sanitizer",
         "functions.payload_sanitizer.app",
         "payload_sanitizer",
-        ("dynamodb", "s3", "secretsmanager"),
+        ("dynamodb", "s3", "secretsmanager", "sns"),
     ),
     HandlerTarget("admin_api", "functions.admin_api.app", "order_queries", ("dynamodb",)),
 )

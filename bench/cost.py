@@ -121,6 +121,8 @@ class Usage:
     scheduled_memory_mb: int = 512
     #: Seconds between two reads of the cleaning rules in one sanitizer container.
     rules_cache_seconds: int = 0
+    #: SNS Publish requests (order changes to the downstream capabilities; 64 KB chunks).
+    sns_publish_requests: int = 0
 
 
 @dataclass(frozen=True)
@@ -285,6 +287,11 @@ def _request_lines(
         "DynamoDB reads (on-demand)",
         usage.dynamodb_read_units * prices["dynamodb_read_request_unit"],
         f"{usage.dynamodb_read_units * per_1000:.0f} read units",
+    )
+    ledger.variable(
+        "SNS publishes (order changes)",
+        usage.sns_publish_requests * prices["sns_publish_request"],
+        f"{usage.sns_publish_requests * per_1000:.0f} publishes (one per stored change; SQS delivery free)",
     )
     ledger.variable(
         "S3 PUT (raw archive)",

@@ -57,7 +57,7 @@ CREDENTIALS = ROOT / "local" / "credentials.json"
 INTAKE, SANITIZER = "webhook_intake", "payload_sanitizer"
 FUNCTION_IDS = {INTAKE: "WebhookIntakeFunction", SANITIZER: "PayloadSanitizerFunction"}
 #: The services the composition root builds clients for.
-SERVICES = ("sqs", "secretsmanager", "dynamodb", "s3")
+SERVICES = ("sqs", "secretsmanager", "dynamodb", "s3", "sns")
 #: Where platform clients are pointed; nothing connects (the transport answers in-process).
 SIMULATED_BASE_URLS = {
     "douyin": "http://127.0.0.1:9/douyin",

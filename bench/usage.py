@@ -171,6 +171,7 @@ def summarize(recording: Recording, runs: Sequence[ReplayRun]) -> dict[str, Any]
             "read_units": read_units,
             "write_units": write_units,
             "s3_puts": sanitizer.calls.get("s3:PutObject", 0),
+            "sns_publishes": sanitizer.calls.get("sns:Publish", 0),
             "s3_bytes": sanitizer.s3_put_bytes,
             "intake_log_events": intake_events,
             "intake_log_bytes": intake_bytes,
@@ -277,6 +278,7 @@ def usage_of(
         dynamodb_read_units=totals["read_units"],
         dynamodb_write_units=totals["write_units"],
         s3_put_requests=totals["s3_puts"],
+        sns_publish_requests=totals.get("sns_publishes", 0),
         s3_bytes=totals["s3_bytes"],
         dynamodb_stored_bytes=totals["stored_bytes_kept"],
         access_log_bytes_per_request=len(

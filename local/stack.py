@@ -39,7 +39,7 @@ from urllib.parse import urlencode, urlsplit
 
 from local.api_gateway import DEFAULT_API_PORT, ApiGateway, ApiRoute, SigV4Verifier, sign_request
 from local.event_source import QueueMapping, SqsPoller, drain_all
-from local.lambda_context import FunctionLogRouter, LocalFunction
+from local.lambda_context import LOCAL_ACCOUNT_ID, FunctionLogRouter, LocalFunction
 from local.moto_server import MotoServer
 from local.scheduler import ScheduledTarget, SimulatedClock, targets_from_model
 
@@ -50,6 +50,13 @@ DEFAULT_CREDENTIALS = ROOT / "local" / "credentials.json"
 #: The identity the handlers, tests and operators use against the local stack.
 LOCAL_ACCESS_KEY = "testing"
 LOCAL_SECRET_KEY = "testing"  # noqa: S105 - moto's documented dummy credentials, not a secret
+
+#: A second identity the local API accepts (SigV4) that is *not* an administrator: operators'
+#: read-only calls work with it, forced status changes answer 403 ADMIN_REQUIRED.
+LOCAL_VIEWER_ACCESS_KEY = "viewer"
+LOCAL_VIEWER_SECRET_KEY = "viewer-secret"  # noqa: S105 - a documented local test credential
+#: The administrators of the local stack (template parameter AdminPrincipalArns): the testing identity.
+LOCAL_ADMIN_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:user/{LOCAL_ACCESS_KEY}"
 
 #: How many ports after the requested one to try when it is taken (``fallback_port=True``).
 PORT_SEARCH_SPAN = 20
@@ -131,7 +138,7 @@ class LocalStack:
         self._clock_start = clock_start
         self._extra_env = dict(extra_env or {})
         self._function_log = function_log
-        self._parameter_overrides = dict(parameter_overrides or {})
+        self._parameter_overrides = {"AdminPrincipalArns": LOCAL_ADMIN_ARN, **(parameter_overrides or {})}
         self._log_file: TextIO | None = None
         self._saved_streams: tuple[TextIO, TextIO] | None = None
         self._routers: list[FunctionLogRouter] = []
@@ -340,7 +347,10 @@ class LocalStack:
             )
             for route in self.model.routes
         ]
-        verifier = SigV4Verifier({LOCAL_ACCESS_KEY: LOCAL_SECRET_KEY}, region=self.region)
+        verifier = SigV4Verifier(
+            {LOCAL_ACCESS_KEY: LOCAL_SECRET_KEY, LOCAL_VIEWER_ACCESS_KEY: LOCAL_VIEWER_SECRET_KEY},
+            region=self.region,
+        )
         ports: Iterable[int] = [self._requested_port]
         if self._fallback_port and self._requested_port:
             ports = range(self._requested_port, self._requested_port + PORT_SEARCH_SPAN)
@@ -444,8 +454,9 @@ class LocalStack:
         query: Mapping[str, str] | str | None = None,
         sign: bool = False,
         timeout: float = 30.0,
+        identity: tuple[str, str] = (LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY),
     ) -> HttpResult:
-        """Call the local API; ``sign=True`` signs with SigV4 as an operator's SDK would."""
+        """Call the local API; ``sign=True`` signs with SigV4 (as ``identity``) as an operator's SDK would."""
         payload = body.encode("utf-8") if isinstance(body, str) else body
         query_text = query if isinstance(query, str) else urlencode(query or {})
         target = path + (f"?{query_text}" if query_text else "")
@@ -454,8 +465,8 @@ class LocalStack:
             all_headers = sign_request(
                 method,
                 self.api_url + target,
-                access_key=LOCAL_ACCESS_KEY,
-                secret_key=LOCAL_SECRET_KEY,
+                access_key=identity[0],
+                secret_key=identity[1],
                 body=payload,
                 headers=all_headers,
                 region=self.region,

@@ -7,6 +7,7 @@ recorded by the changes that are audited (rules, redrives).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -93,6 +94,63 @@ def redrive_dlq() -> dict[str, Any]:
         _json_object(), actor=_caller(), seconds_left=lambda: context.get_remaining_time_in_millis() / 1000
     )
     return report.as_dict()
+
+
+# ------------------------------------------------------------------ order state consistency (#3)
+
+
+@app.post("/orders/diagnose")
+def diagnose_orders() -> dict[str, Any]:
+    return composition.order_diagnostics().diagnose(_json_object()).as_dict()
+
+
+@app.post("/orders/<order_id>/force-status")
+def force_order_status(order_id: str) -> dict[str, Any]:
+    outcome = composition.forced_corrections().force_one(unquote(order_id), _json_object(), actor=_caller())
+    return outcome.as_dict()
+
+
+@app.post("/orders/force-status")
+def force_order_statuses() -> dict[str, Any]:
+    request_id, outcomes = composition.forced_corrections().force_many(_json_object(), actor=_caller())
+    totals: dict[str, int] = {}
+    for outcome in outcomes:
+        totals[outcome.result] = totals.get(outcome.result, 0) + 1
+    return {"request_id": request_id, "totals": totals, "orders": [outcome.as_dict() for outcome in outcomes]}
+
+
+@app.get("/audit/forced-changes")
+def forced_changes() -> dict[str, Any]:
+    now = composition.utc_now()
+    start = _time_parameter("from", now - timedelta(days=1))
+    end = _time_parameter("to", now)
+    entries = composition.forced_corrections().audit(start, end)
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "changes": [
+            {
+                "order_id": entry.order_id,
+                "at": entry.recorded_at.isoformat(),
+                "event_id": entry.event_id,
+                "status_before": entry.status_before,
+                "status_after": entry.status_after,
+                **(entry.operator.model_dump(mode="json", exclude_none=True) if entry.operator else {}),
+            }
+            for entry in entries
+        ],
+    }
+
+
+def _time_parameter(name: str, default: datetime) -> datetime:
+    value = app.current_event.get_query_string_value(name)
+    if not value:
+        return default
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise BadRequestError(f"{name} is an ISO 8601 time", value=value[:40]) from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _json_object() -> dict[str, Any]:

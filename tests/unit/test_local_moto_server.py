@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -267,3 +268,60 @@ def test_the_sqs_wall_clock_reads_the_same_time_as_motos():
         fixed = datetime(2026, 1, 1)
         assert models.unix_time(fixed) == motos_unix_time(fixed) == 1767225600.0
     assert models.unix_time is motos_unix_time  # restored
+
+
+def _query_results(*, partitions: bool) -> list[Any]:
+    import boto3
+    from moto import mock_aws
+
+    from local.moto_server import PartitionQueries
+
+    with mock_aws(), PartitionQueries() if partitions else nullcontext():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="orders",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "PK", "AttributeType": "S"},
+                {"AttributeName": "SK", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "PK", "KeyType": "HASH"},
+                {"AttributeName": "SK", "KeyType": "RANGE"},
+            ],
+        )
+        for pk in ("A", "B", "C"):
+            for index in range(7):
+                sk = f"EVENT#{index}" if index else "#ORDER"
+                dynamodb.put_item(
+                    TableName="orders", Item={"PK": {"S": pk}, "SK": {"S": sk}, "n": {"N": str(index)}}
+                )
+        queries: list[dict[str, Any]] = [
+            {"KeyConditionExpression": "PK = :pk", "ExpressionAttributeValues": {":pk": {"S": "B"}}},
+            {
+                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :e)",
+                "ExpressionAttributeValues": {":pk": {"S": "A"}, ":e": {"S": "EVENT#"}},
+                "ScanIndexForward": False,
+                "Limit": 4,
+            },
+            {"KeyConditionExpression": "PK = :pk", "ExpressionAttributeValues": {":pk": {"S": "missing"}}},
+            {
+                "KeyConditionExpression": "PK = :pk",
+                "FilterExpression": "n > :two",
+                "ExpressionAttributeValues": {":pk": {"S": "C"}, ":two": {"N": "2"}},
+                "ExclusiveStartKey": {"PK": {"S": "C"}, "SK": {"S": "EVENT#3"}},
+            },
+        ]
+        results = [dynamodb.query(TableName="orders", **query) for query in queries]
+        for result in results:
+            result.pop("ResponseMetadata", None)
+        return results
+
+
+def test_partition_queries_answer_exactly_like_motos_own():
+    from moto.dynamodb.models.table import Table
+
+    original = Table.query
+    assert _query_results(partitions=True) == _query_results(partitions=False)
+    assert Table.query is original  # restored
+    assert len(_query_results(partitions=True)[0]["Items"]) == 7

@@ -23,9 +23,11 @@ if TYPE_CHECKING:
     from oms.adapters.order_events_topic import SnsOrderChangePublisher
     from oms.adapters.orders_table import DynamoOrdersRepository
     from oms.adapters.raw_archive import S3RawArchive
+    from oms.adapters.reports import S3ReportStore
     from oms.adapters.rule_store import DynamoRuleStore
     from oms.adapters.secrets import SecretsManagerStore
     from oms.services.cleaning_rules import CachedRuleSource, CleaningRulesAdmin
+    from oms.services.consistency import ForcedCorrections, OrderDiagnostics
     from oms.services.intake import WebhookIntake
     from oms.services.orders import OrderQueries
     from oms.services.polling import OrderPoller
@@ -246,6 +248,27 @@ def alert_sink() -> AlertSink:
     from oms.adapters.alert_log import LoggedAlerts
 
     return LoggedAlerts()
+
+
+@cache
+def report_store() -> S3ReportStore:
+    from oms.adapters.reports import S3ReportStore
+
+    return S3ReportStore(settings().reports_bucket, _client("s3"))
+
+
+@cache
+def order_diagnostics() -> OrderDiagnostics:
+    from oms.services.consistency import OrderDiagnostics
+
+    return OrderDiagnostics(orders_repository(), report_store(), clock=utc_now)
+
+
+@cache
+def forced_corrections() -> ForcedCorrections:
+    from oms.services.consistency import ForcedCorrections
+
+    return ForcedCorrections(orders_repository(), clock=utc_now, admins=settings().admin_principal_arns)
 
 
 def reset() -> None:

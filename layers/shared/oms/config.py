@@ -36,6 +36,8 @@ class Settings:
     order_events_topic_arn: str = ""
     #: Reports for people (diagnosis exports, patrol, inventory and fulfilment reports)
     reports_bucket: str = ""
+    #: IAM ARNs (users or roles) allowed to force order statuses; empty: nobody
+    admin_principal_arns: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -58,6 +60,9 @@ class Settings:
             rules_cache_seconds=int(env.get("RULES_CACHE_SECONDS", "30")),
             order_events_topic_arn=env.get("ORDER_EVENTS_TOPIC_ARN", ""),
             reports_bucket=env.get("REPORTS_BUCKET", ""),
+            admin_principal_arns=tuple(
+                arn.strip() for arn in env.get("ADMIN_PRINCIPAL_ARNS", "").split(",") if arn.strip()
+            ),
         )
 
 

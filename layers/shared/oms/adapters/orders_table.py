@@ -23,7 +23,9 @@ duplicate push or a redelivered message a no-op.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -39,6 +41,10 @@ LINE_PREFIX = "LINE#"
 EVENT_PREFIX = "EVENT#"
 #: TransactWriteItems takes at most 100 actions: header + history + lines must fit.
 MAX_LINE_WRITES = 96
+#: BatchGetItem takes at most 100 keys per call.
+BATCH_GET_KEYS = 100
+#: Concurrent queries when many orders' histories are read at once (one partition each).
+HISTORY_READERS = 16
 #: A canary's index entries are spread over this many partitions (by the order's bucket), so a
 #: canary during a flash sale stays under one partition's 1,000 writes per second.
 ROLLOUT_SHARDS = 10
@@ -106,7 +112,18 @@ def history_item(entry: HistoryEntry) -> dict[str, Any]:
                 (sortable_time(entry.received_at), mark.cohort, entry.outcome, entry.order_id, entry.event_id)
             ),
         }
+    if entry.operator is not None:
+        # The forced-change audit index rides on the history entry's own write (never lost apart).
+        item |= {
+            "GSI2PK": forced_index_pk(entry.recorded_at),
+            "GSI2SK": f"{sortable_time(entry.recorded_at)}#{entry.order_id}#{entry.event_id}",
+        }
     return item
+
+
+def forced_index_pk(moment: datetime) -> str:
+    """One audit partition per UTC day: a period query reads only the days it spans."""
+    return f"FORCED#{moment.astimezone(UTC):%Y-%m-%d}"
 
 
 def trace_index_pk(trace_id: str) -> str:
@@ -174,6 +191,70 @@ class DynamoOrdersRepository:
 
     def find_by_platform_order_id(self, platform_order_id: str) -> list[str]:
         return sorted(str(item["order_id"]) for item in self._query_partition(map_pk(platform_order_id)))
+
+    def get_many(self, order_ids: Iterable[str]) -> dict[str, Order]:
+        """Order headers by id, 100 per BatchGetItem (strongly consistent); missing ids are absent."""
+        wanted = list(dict.fromkeys(order_ids))
+        found: dict[str, Order] = {}
+        for start in range(0, len(wanted), BATCH_GET_KEYS):
+            keys = [
+                to_attributes({"PK": order_pk(order_id), "SK": HEADER_SK})
+                for order_id in wanted[start : start + BATCH_GET_KEYS]
+            ]
+            request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                with translated("BatchGetItem", orders=len(keys)):
+                    response = self._dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    order = Order.model_validate(_strip_keys(from_attributes(item)))
+                    found[order.order_id] = order
+                # botocore's standard retries back off on throttling; unprocessed keys are asked again.
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def histories(self, order_ids: Sequence[str]) -> dict[str, list[HistoryEntry]]:
+        """Every listed order's history, one Query per order, several at once."""
+        if not order_ids:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(HISTORY_READERS, len(order_ids))) as pool:
+            return dict(zip(order_ids, pool.map(self.history, order_ids), strict=True))
+
+    def find_many_by_platform_order_id(self, numbers: Sequence[str]) -> dict[str, list[str]]:
+        """:meth:`find_by_platform_order_id` for many numbers, several at once."""
+        if not numbers:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(HISTORY_READERS, len(numbers))) as pool:
+            return dict(zip(numbers, pool.map(self.find_by_platform_order_id, numbers), strict=True))
+
+    def forced_changes(self, start: datetime, end: datetime) -> list[HistoryEntry]:
+        """Operators' forced changes recorded in ``[start, end]``, oldest first (GSI2, a partition a day)."""
+        entries: list[HistoryEntry] = []
+        day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        while day <= end:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": "GSI2",
+                "KeyConditionExpression": "GSI2PK = :pk AND GSI2SK BETWEEN :start AND :end",
+                "ExpressionAttributeValues": to_attributes(
+                    {
+                        ":pk": forced_index_pk(day),
+                        ":start": sortable_time(start),
+                        ":end": sortable_time(end) + "~",
+                    }
+                ),
+            }
+            with translated("Query", index="GSI2"):
+                while True:
+                    page = self._dynamodb.query(**kwargs)
+                    entries += [
+                        HistoryEntry.model_validate(_strip_keys(from_attributes(item)))
+                        for item in page.get("Items", [])
+                    ]
+                    if "LastEvaluatedKey" not in page:
+                        break
+                    kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            day += timedelta(days=1)
+        return entries
 
     def save(self, decision: Decision) -> bool:
         if decision.outcome is Outcome.DUPLICATE:

@@ -31,6 +31,8 @@ class ErrorCode(StrEnum):
     RULE_NOT_FOUND = "RULE_NOT_FOUND"
     RULE_INVALID = "RULE_INVALID"
     RULE_CONFLICT = "RULE_CONFLICT"
+    ADMIN_REQUIRED = "ADMIN_REQUIRED"
+    FORCE_REFUSED = "FORCE_REFUSED"
 
 
 class OmsError(Exception):
@@ -150,4 +152,18 @@ class RuleConflictError(OmsError):
     """A rule change that conflicts with the rules' current state (or with a concurrent change)."""
 
     code = ErrorCode.RULE_CONFLICT
+    http_status = 409
+
+
+class AdminRequiredError(OmsError):
+    """The caller is authenticated (SigV4) but not one of the configured administrators."""
+
+    code = ErrorCode.ADMIN_REQUIRED
+    http_status = 403
+
+
+class ForceRefusedError(OmsError):
+    """A forced status change the rules (mode ``validated``) or the order's state refuse; nothing changed."""
+
+    code = ErrorCode.FORCE_REFUSED
     http_status = 409

@@ -225,6 +225,22 @@ class Outcome(StrEnum):
         return self in (Outcome.CREATED, Outcome.APPLIED)
 
 
+class ForceMode(StrEnum):
+    """How an operator's forced status change is checked."""
+
+    VALIDATED = "validated"  # only a transition the rules allow
+    SKIP_VALIDATION = "skip_validation"  # any canonical status (never an unknown one)
+
+
+class OperatorMark(_Frozen):
+    """Who forced a status change, how and why (the audit record rides on the history entry)."""
+
+    actor: str = Field(min_length=1, max_length=2048)
+    mode: ForceMode
+    reason: str = Field(min_length=1, max_length=500)
+    request_id: str | None = None
+
+
 class HistoryEntry(_Frozen):
     """One event as the order's history records it, applied or not."""
 
@@ -252,6 +268,8 @@ class HistoryEntry(_Frozen):
     ruleset_revision: int | None = None
     #: Set while a canary rule ran on the event's platform: which side of it the event was on.
     rollout: RolloutMark | None = None
+    #: Set on an operator's forced change (source ``operator``): the audit record.
+    operator: OperatorMark | None = None
 
 
 class Stage(StrEnum):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -231,4 +231,33 @@ class AlertSink(Protocol):
         Many alerts in one call may be grouped into one message per recipient; an alert whose
         ``dedupe_key`` was delivered before is dropped.
         """
+        ...
+
+
+# ------------------------------------------------------------------ issue #3: diagnosis, forced changes
+
+
+class OrderBatchReader(OrdersRepository, Protocol):
+    """Reads many orders at once (diagnosis of up to 1,000 orders in one API call)."""
+
+    def get_many(self, order_ids: Iterable[str]) -> dict[str, Order]: ...
+
+    def histories(self, order_ids: Sequence[str]) -> dict[str, list[HistoryEntry]]: ...
+
+    def find_many_by_platform_order_id(self, numbers: Sequence[str]) -> dict[str, list[str]]: ...
+
+    def forced_changes(self, start: datetime, end: datetime) -> list[HistoryEntry]:
+        """Operators' forced changes recorded in ``[start, end]``, oldest first."""
+        ...
+
+
+class ReportStore(Protocol):
+    def publish_json(self, key: str, document: Mapping[str, Any]) -> str:
+        """Store a JSON report under ``key``; returns a presigned GET URL (15 minutes at most)."""
+        ...
+
+    def publish_table(
+        self, stem: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *, title: str
+    ) -> dict[str, tuple[str, str]]:
+        """Store a table as ``<stem>.csv`` and ``<stem>.xlsx``; returns kind → (key, presigned URL)."""
         ...

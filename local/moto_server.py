@@ -22,6 +22,7 @@ DynamoDB does, instead of every item of the table.
 from __future__ import annotations
 
 import http.client
+import inspect
 import io
 import json
 import socket
@@ -527,8 +528,12 @@ class PartitionQueries:
             return self
         original = self._original = Table.query
 
+        signature = inspect.signature(original)
+
         def query(table: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-            if kwargs.get("index_name") or hash_key is None or not table.range_key_attr:
+            # moto passes index_name by position: read it the way Python binds it.
+            index_name = signature.bind(table, hash_key, *args, **kwargs).arguments.get("index_name")
+            if index_name or hash_key is None or not table.range_key_attr:
                 return original(table, hash_key, *args, **kwargs)
             partition = list(table.items.get(hash_key, {}).values())
             table.all_items = lambda: sorted(partition, key=lambda item: item.range_key)

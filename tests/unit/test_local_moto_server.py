@@ -284,18 +284,28 @@ def _query_results(*, partitions: bool) -> list[Any]:
             AttributeDefinitions=[
                 {"AttributeName": "PK", "AttributeType": "S"},
                 {"AttributeName": "SK", "AttributeType": "S"},
+                {"AttributeName": "G", "AttributeType": "S"},
             ],
             KeySchema=[
                 {"AttributeName": "PK", "KeyType": "HASH"},
                 {"AttributeName": "SK", "KeyType": "RANGE"},
             ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "GSI",
+                    "KeySchema": [
+                        {"AttributeName": "G", "KeyType": "HASH"},
+                        {"AttributeName": "SK", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
         )
         for pk in ("A", "B", "C"):
             for index in range(7):
                 sk = f"EVENT#{index}" if index else "#ORDER"
-                dynamodb.put_item(
-                    TableName="orders", Item={"PK": {"S": pk}, "SK": {"S": sk}, "n": {"N": str(index)}}
-                )
+                item = {"PK": {"S": pk}, "SK": {"S": sk}, "n": {"N": str(index)}, "G": {"S": f"G{index % 2}"}}
+                dynamodb.put_item(TableName="orders", Item=item)
         queries: list[dict[str, Any]] = [
             {"KeyConditionExpression": "PK = :pk", "ExpressionAttributeValues": {":pk": {"S": "B"}}},
             {
@@ -312,6 +322,13 @@ def _query_results(*, partitions: bool) -> list[Any]:
                 "ExclusiveStartKey": {"PK": {"S": "C"}, "SK": {"S": "EVENT#3"}},
             },
         ]
+        queries.append(
+            {
+                "IndexName": "GSI",
+                "KeyConditionExpression": "G = :g",
+                "ExpressionAttributeValues": {":g": {"S": "G1"}},
+            }
+        )
         results = [dynamodb.query(TableName="orders", **query) for query in queries]
         for result in results:
             result.pop("ResponseMetadata", None)
@@ -324,4 +341,6 @@ def test_partition_queries_answer_exactly_like_motos_own():
     original = Table.query
     assert _query_results(partitions=True) == _query_results(partitions=False)
     assert Table.query is original  # restored
-    assert len(_query_results(partitions=True)[0]["Items"]) == 7
+    results = _query_results(partitions=True)
+    assert len(results[0]["Items"]) == 7
+    assert len(results[-1]["Items"]) == 9  # the index query: three odd items in each partition

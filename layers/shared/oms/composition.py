@@ -268,7 +268,12 @@ def order_diagnostics() -> OrderDiagnostics:
 def forced_corrections() -> ForcedCorrections:
     from oms.services.consistency import ForcedCorrections
 
-    return ForcedCorrections(orders_repository(), clock=utc_now, admins=settings().admin_principal_arns)
+    return ForcedCorrections(
+        orders_repository(),
+        publisher=order_change_publisher(),
+        clock=utc_now,
+        admins=settings().admin_principal_arns,
+    )
 
 
 def reset() -> None:

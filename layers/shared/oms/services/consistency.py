@@ -31,7 +31,8 @@ from oms.domain.errors import AdminRequiredError, BadRequestError, ConcurrentUpd
 from oms.domain.ids import is_unified_order_id, unified_order_id
 from oms.domain.model import ForceMode, HistoryEntry, OperatorMark, Platform
 from oms.domain.status import OrderStatus
-from oms.services.ports import Clock, OrderBatchReader, ReportStore
+from oms.services.orders import publish_decision, republish_change
+from oms.services.ports import Clock, OrderBatchReader, OrderChangePublisher, ReportStore
 
 #: Orders one diagnosis or one bulk correction takes (one API call within API Gateway's 30 s).
 MAX_ORDERS_PER_REQUEST = 1_000
@@ -346,11 +347,13 @@ class ForcedCorrections:
         self,
         orders: OrderBatchReader,
         *,
+        publisher: OrderChangePublisher,
         clock: Clock,
         admins: Sequence[str],
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self._orders = orders
+        self._publisher = publisher
         self._clock = clock
         self._admins = tuple(admins)
         self._new_id = new_id
@@ -421,6 +424,8 @@ class ForcedCorrections:
             if order is None:
                 return ForceOutcome(reference, "not_found", order_id=order_id)
             if order.last_event_id == event_id:
+                # Stored by an earlier attempt of this request, whose publish may have been lost.
+                republish_change(self._orders, self._publisher, order_id, event_id)
                 return ForceOutcome(
                     reference, "already_applied", order_id, status_after=order.status, event_id=event_id
                 )
@@ -435,8 +440,10 @@ class ForcedCorrections:
             except ConcurrentUpdateError:
                 continue  # an event changed the order meanwhile: decide again on what it is now
             if not written:
+                republish_change(self._orders, self._publisher, order_id, event_id)
                 return ForceOutcome(
                     reference, "already_applied", order_id, status_after=order.status, event_id=event_id
                 )
+            publish_decision(self._publisher, decision)
             return ForceOutcome(reference, "forced", order_id, order.status, target, event_id)
         return ForceOutcome(reference, "conflict", order_id, message="the order kept changing")

@@ -31,6 +31,9 @@ UNAVOIDABLE_WILDCARDS = {
     "${RawArchiveBucket.Arn}/raw/*": {"s3:PutObject", "s3:GetObject"},
     # The AWS managed aws/sns key's id is unknown to the template: such statements are bound to it
     # by kms:ResourceAliases and kms:ViaService (checked below).
+    # Reports are named per run (diagnosis/<yyyy>/<mm>/<dd>/<id>.csv, patrols/...): one prefix each.
+    "${ReportsBucket.Arn}/diagnosis/*": {"s3:PutObject", "s3:GetObject"},
+    "${ReportsBucket.Arn}/patrols/*": {"s3:PutObject", "s3:GetObject"},
     "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*": {
         "kms:GenerateDataKey",
         "kms:Decrypt",
@@ -301,7 +304,15 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
     def on(logical_id: str) -> str:
         return json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}, sort_keys=True)
 
-    intake, sanitizer, admin, poller = (grants(f) for f in FUNCTION_EVENT_DIRS)
+    intake, sanitizer, admin, poller = (
+        grants(f)
+        for f in (
+            "WebhookIntakeFunction",
+            "PayloadSanitizerFunction",
+            "AdminApiFunction",
+            "OrderPollerFunction",
+        )
+    )
     # Intake only enqueues and reads secrets: it writes no table and no bucket.
     assert intake[on("IntakeQueue")] == {"sqs:SendMessage"}
     assert not any(
@@ -315,8 +326,9 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
     }
-    # The admin API reads data; it writes only Ops items (cleaning rules, redrive records) and moves
-    # DLQ messages back to the intake queue (its own logs and traces aside).
+    # The admin API reads data; it writes Ops items (cleaning rules, redrive records), order items
+    # (forced status changes, published like every change), diagnosis exports, and moves DLQ
+    # messages back to the intake queue (its own logs and traces aside).
     data_actions = {
         action
         for actions in admin.values()
@@ -326,15 +338,22 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
     assert data_actions == {
         "dynamodb:GetItem",
         "dynamodb:Query",
+        "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
         "s3:GetObject",
+        "s3:PutObject",
         "sqs:ReceiveMessage",
         "sqs:ChangeMessageVisibility",
         "sqs:DeleteMessage",
         "sqs:SendMessage",
+        "sns:Publish",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
     }
     writes = {key for key, actions in admin.items() if "dynamodb:PutItem" in actions}
-    assert writes == {on("OpsTable")}
+    assert writes == {on("OpsTable"), on("OrdersTable")}
+    bucket_writes = {key for key, actions in admin.items() if "s3:PutObject" in actions}
+    assert bucket_writes == {json.dumps({"Fn::Sub": "${ReportsBucket.Arn}/diagnosis/*"})}
     assert admin[on("IntakeDLQ")] == {
         "sqs:ReceiveMessage",
         "sqs:ChangeMessageVisibility",

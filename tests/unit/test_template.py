@@ -44,6 +44,7 @@ FUNCTION_EVENT_DIRS = {
     "PayloadSanitizerFunction": "payload_sanitizer",
     "AdminApiFunction": "admin_api",
     "OrderPollerFunction": "order_poller",
+    "OrderReconcilerFunction": "order_reconciler",
 }
 #: Platforms whose orders are pulled on a schedule: the only secrets the poller reads.
 PULL_PLATFORM_SECRETS = ("PinduoduoSecret", "TaobaoSecret")
@@ -393,7 +394,7 @@ def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: A
 
 
 def test_the_sanitizer_consumes_the_intake_queue_in_batches_with_partial_failures(model: AppModel):
-    (source,) = model.queue_sources
+    (source,) = [source for source in model.queue_sources if source.queue_id == "IntakeQueue"]
     assert source.function_id == "PayloadSanitizerFunction"
     assert source.queue_id == "IntakeQueue"
     assert source.batch_size == 10
@@ -401,6 +402,26 @@ def test_the_sanitizer_consumes_the_intake_queue_in_batches_with_partial_failure
     assert source.maximum_batching_window_s == 0  # not supported on FIFO queues
     event = properties(model, "PayloadSanitizerFunction")["Events"]["Intake"]["Properties"]
     assert 2 <= event["ScalingConfig"]["MaximumConcurrency"] <= 1000
+
+
+def test_the_patrol_runs_every_15_minutes_and_fans_out_through_its_queue(model: AppModel):
+    function = properties(model, "OrderReconcilerFunction")
+    schedule = function["Events"]["Schedule"]
+    assert (schedule["Type"], schedule["Properties"]["ScheduleExpression"]) == (
+        "ScheduleV2",
+        "rate(15 minutes)",
+    )
+    (source,) = [source for source in model.queue_sources if source.queue_id == "ReconcileQueue"]
+    assert source.function_id == "OrderReconcilerFunction"
+    assert source.report_batch_item_failures
+    queue = properties(model, "ReconcileQueue")
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ReconcileDLQ", "Arn"]}
+    # Open orders come from the status index only: no Scan, anywhere.
+    statements = allow_statements(model, role_of(model, "OrderReconcilerFunction"))
+    assert not any("dynamodb:Scan" in as_list(statement["Action"]) for statement in statements)
+    selection = next(statement for statement in statements if statement.get("Sid") == "SelectOpenOrders")
+    assert selection["Resource"] == {"Fn::Sub": "${OrdersTable.Arn}/index/GSI1"}
 
 
 def test_no_sqs_triggered_function_has_a_function_level_dead_letter_queue(model: AppModel):
@@ -551,7 +572,11 @@ def sample_events(directory: str) -> list[Path]:
 
 @pytest.mark.parametrize(
     ("function_id", "directory"),
-    [(f, d) for f, d in FUNCTION_EVENT_DIRS.items() if d not in {"payload_sanitizer", "order_poller"}],
+    [
+        (f, d)
+        for f, d in FUNCTION_EVENT_DIRS.items()
+        if d not in {"payload_sanitizer", "order_poller", "order_reconciler"}
+    ],
 )
 def test_http_sample_events_hit_a_route_of_their_function(model: AppModel, function_id: str, directory: str):
     routes = {

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from oms.services.orders import OrderQueries
     from oms.services.polling import OrderPoller
     from oms.services.ports import AlertSink
+    from oms.services.reconcile import PatrolPlanner, PatrolWorker
     from oms.services.redrive import DlqRedrive
     from oms.services.sanitize import PayloadSanitizer
     from oms.services.traces import TraceQueries
@@ -273,6 +274,47 @@ def forced_corrections() -> ForcedCorrections:
         publisher=order_change_publisher(),
         clock=utc_now,
         admins=settings().admin_principal_arns,
+    )
+
+
+@cache
+def patrol_planner() -> PatrolPlanner:
+    from datetime import timedelta
+
+    from oms.adapters.patrol import DynamoOpenOrderIndex, DynamoPatrolLog, SqsPatrolQueue
+    from oms.services.reconcile import PatrolPlanner
+
+    config = settings()
+    return PatrolPlanner(
+        index=DynamoOpenOrderIndex(config.orders_table, _client("dynamodb")),
+        queue=SqsPatrolQueue(config.reconcile_queue_url, _client("sqs")),
+        log=DynamoPatrolLog(config.ops_table, _client("dynamodb")),
+        clock=utc_now,
+        chunk_size=config.reconcile_chunk_size,
+        settle=timedelta(seconds=config.reconcile_settle_seconds),
+    )
+
+
+@cache
+def patrol_worker() -> PatrolWorker:
+    from oms.adapters.http import Urllib3Transport
+    from oms.adapters.patrol import DynamoPatrolLog, SignedPlatformTruth
+    from oms.services.reconcile import PatrolWorker
+
+    config = settings()
+    return PatrolWorker(
+        orders=orders_repository(),
+        truth=SignedPlatformTruth(
+            secrets=secret_store(),
+            transport=Urllib3Transport(),
+            base_urls=config.platform_base_urls,
+            clock=utc_now,
+        ),
+        publisher=order_change_publisher(),
+        log=DynamoPatrolLog(config.ops_table, _client("dynamodb")),
+        reports=report_store(),
+        alerts=alert_sink(),
+        clock=utc_now,
     )
 
 

@@ -38,6 +38,10 @@ class Settings:
     reports_bucket: str = ""
     #: IAM ARNs (users or roles) allowed to force order statuses; empty: nobody
     admin_principal_arns: tuple[str, ...] = ()
+    #: order_reconciler: the patrol queue, orders per chunk, how long a new status settles first
+    reconcile_queue_url: str = ""
+    reconcile_chunk_size: int = 25
+    reconcile_settle_seconds: int = 120
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -63,6 +67,9 @@ class Settings:
             admin_principal_arns=tuple(
                 arn.strip() for arn in env.get("ADMIN_PRINCIPAL_ARNS", "").split(",") if arn.strip()
             ),
+            reconcile_queue_url=env.get("RECONCILE_QUEUE_URL", ""),
+            reconcile_chunk_size=int(env.get("RECONCILE_CHUNK_SIZE", "25")),
+            reconcile_settle_seconds=int(env.get("RECONCILE_SETTLE_SECONDS", "120")),
         )
 
 

@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -109,7 +109,7 @@ class Pacer:
 
     DEFAULT_LIMITS: Mapping[str, tuple[float, int]] = {
         "shopify": (2.0, 40),
-        "default": (10.0, 20),
+        "default": (20.0, 40),
     }
 
     def __init__(
@@ -184,7 +184,7 @@ class PatrolPlanner:
 
     def plan(self) -> PatrolStart:
         now = self._clock()
-        refs = list(self._index.open_orders(now - self._settle))
+        refs = interleave_platforms(self._index.open_orders(now - self._settle))
         chunks = [refs[start : start + self._chunk_size] for start in range(0, len(refs), self._chunk_size)]
         patrol = PatrolStart(
             patrol_id=f"{now:%Y%m%dT%H%M%SZ}-{self._new_id()[:8]}",
@@ -201,6 +201,18 @@ class PatrolPlanner:
             ]
         )
         return patrol
+
+
+def interleave_platforms(refs: Iterable[OpenOrderRef]) -> list[OpenOrderRef]:
+    """Orders taken in turn from each platform, so a chunk's calls spread over several rate limits."""
+    by_platform: dict[Platform, list[OpenOrderRef]] = {}
+    for ref in refs:
+        by_platform.setdefault(ref.platform, []).append(ref)
+    queues = list(by_platform.values())
+    mixed: list[OpenOrderRef] = []
+    for turn in range(max((len(queue) for queue in queues), default=0)):
+        mixed += [queue[turn] for queue in queues if turn < len(queue)]
+    return mixed
 
 
 class PatrolWorker:

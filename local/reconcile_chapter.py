@@ -111,7 +111,7 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
         "orders_created_seconds": round(created_s, 2),
     }
     chapter.lines = [
-        f"{LOST} shipment pushes lost (Douyin {len(douyin)}, WeChat Channels {len(wechat)}); one patrol later:",
+        f"{LOST} shipment pushes lost (Douyin {len(douyin)}, WeChat Channels {len(wechat)}); a patrol later:",
         f"  patrolled {report['orders']} open orders: detected {report['detected']}, "
         f"healed {report['counts']['healed']}, conflicts {report['counts']['conflict']}, "
         f"action items {report['counts']['action_item']}",

@@ -67,6 +67,8 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
             simulator.wechat_order(number, WECHAT_APP, 30, shipped_at, LINES, create_time=paid_at),
         )
 
+    if stack.clock is None:
+        raise RuntimeError("the stack is not running")
     patrol_started = time.monotonic()
     firings = [
         firing for firing in stack.clock.advance(timedelta(minutes=15)) if "Reconciler" in firing.function_id

@@ -15,10 +15,10 @@ import pytest
 from local.stack import LOCAL_VIEWER_ACCESS_KEY, LOCAL_VIEWER_SECRET_KEY, LocalStack
 from oms.adapters.orders_table import DynamoOrdersRepository
 from oms.domain.model import EventSource, OrderEvent, Platform
-from oms.domain.order_events import OrderChanged
 from oms.domain.state_machine import decide
 from oms.domain.status import OrderStatus
 from tests.integration.helpers import DOUYIN_SHOP, douyin_truth, get_order, minutes, push_douyin
+from tests.support.order_changes import received_changes, subscribe_probe
 
 pytestmark = pytest.mark.integration
 
@@ -35,32 +35,6 @@ def post(stack: LocalStack, path: str, body: dict[str, Any], **options: Any) -> 
         timeout=60,
         **options,
     )
-
-
-def subscribe_probe(stack: LocalStack, name: str) -> str:
-    """A queue subscribed to the order events topic, as each downstream capability has."""
-    sqs, sns = stack.client("sqs"), stack.client("sns")
-    queue_url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(
-        TopicArn=stack.deployed.arns["OrderEventsTopic"],
-        Protocol="sqs",
-        Endpoint=arn,
-        Attributes={"RawMessageDelivery": "true"},
-    )
-    return queue_url
-
-
-def received(stack: LocalStack, queue_url: str) -> list[OrderChanged]:
-    sqs = stack.client("sqs")
-    changes: list[OrderChanged] = []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
-        changes += [OrderChanged.from_json(message["Body"]) for message in batch]
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
-        )
-    return changes
 
 
 def pushed(stack: LocalStack, number: str, status: int, at: datetime, msg_id: str) -> None:
@@ -98,7 +72,9 @@ def test_a_forced_correction_is_audited_and_visible_in_the_diagnosis(drained: Lo
     assert forced[0]["operator"]["reason"] == "parcel returned before pickup"
 
     # AND the change is published like any stored change
-    published = [change for change in received(drained, probe) if change.order.platform_order_id == number]
+    published = [
+        change for change in received_changes(drained, probe) if change.order.platform_order_id == number
+    ]
     assert [(change.entry.source, change.status_after) for change in published] == [("operator", "paid")]
 
     # AND the audit query lists it

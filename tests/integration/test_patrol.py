@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from local import simulator
 from local.stack import LocalStack
 from oms import composition
 from oms.adapters.http import Urllib3Transport
@@ -18,7 +19,17 @@ from oms.adapters.patrol import DynamoPatrolLog, SignedPlatformTruth
 from oms.config import settings
 from oms.domain.model import OrderEvent, Platform
 from oms.services.reconcile import OpenOrderRef, PatrolWorker
-from tests.integration.helpers import DOUYIN_SHOP, douyin_truth, get_order, minutes, push_douyin
+from tests.integration.helpers import (
+    DOUYIN_SHOP,
+    LINES,
+    SHOPIFY_SHOP,
+    douyin_truth,
+    get_order,
+    minutes,
+    push_douyin,
+    push_shopify,
+)
+from tests.support.order_changes import received_changes, subscribe_probe
 
 pytestmark = pytest.mark.integration
 
@@ -98,6 +109,31 @@ def test_a_lost_push_is_healed_and_the_late_push_then_is_stale(drained: LocalSta
         "action_items": [],
         "unreachable": [],
     }
+
+
+def test_a_lost_shopify_fulfilment_is_healed_and_published(drained: LocalStack):
+    order_id = 5600000000401
+    paid = simulator.shopify_order(order_id, SHOPIFY_SHOP, "paid", minutes(5), LINES)
+    drained.simulator.put_order("shopify", SHOPIFY_SHOP, paid)
+    assert push_shopify(drained, paid, "orders/paid", "wh-401").status == 200
+    assert drained.drain(timeout=60)
+    probe = subscribe_probe(drained, "patrol-changes-probe")
+    # the fulfilment webhook is lost (Shopify warns of delays up to a day)
+    drained.simulator.put_order(
+        "shopify",
+        SHOPIFY_SHOP,
+        simulator.shopify_order(order_id, SHOPIFY_SHOP, "fulfilled", minutes(45), LINES),
+    )
+    found = about(patrol(drained), str(order_id))
+    assert [(item["local_status"], item["platform_status"]) for item in found["healed"]] == [
+        ("paid", "shipped")
+    ]
+    published = [
+        change
+        for change in received_changes(drained, probe)
+        if change.order.platform_order_id == str(order_id)
+    ]
+    assert [(change.entry.source, change.status_after) for change in published] == [("reconcile", "shipped")]
 
 
 def test_a_platform_going_backwards_is_a_conflict_never_a_regression(drained: LocalStack):

@@ -21,10 +21,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyPersistenceLayerError,
 )
 
+from oms.adapters.platform_clients import PlatformClients
 from oms.domain.errors import ConcurrentUpdateError, StorageError
 from oms.domain.model import Platform
-from oms.platforms import get_adapter
-from oms.platforms.base import AppSecrets, HttpTransport, PlatformClient
+from oms.platforms.base import HttpTransport, PlatformClient
 from oms.services.ports import Clock, SecretStore
 
 
@@ -47,11 +47,9 @@ class IdempotentOrderFetcher:
         dynamodb: Any,
         config: IdempotencyConfig,
     ) -> None:
-        self._secrets = secrets
-        self._transport = transport
-        self._base_urls = dict(base_urls)
-        self._clock = clock
-        self._clients: dict[tuple[str, str], tuple[AppSecrets, PlatformClient]] = {}
+        self._clients = PlatformClients(
+            secrets=secrets, transport=transport, base_urls=base_urls, clock=clock
+        )
         persistence = DynamoDBPersistenceLayer(table_name=idempotency_table, boto3_client=dynamodb)
         self._fetch_once = idempotent_function(
             data_keyword_argument="request", config=config, persistence_store=persistence
@@ -82,13 +80,4 @@ class IdempotentOrderFetcher:
         return client.fetch_order(request["shop_id"], request["platform_order_id"])
 
     def _client(self, platform: Platform, app_id: str | None) -> PlatformClient:
-        app_id, secrets = self._secrets.app_secrets(platform, app_id)
-        cached = self._clients.get((platform, app_id))
-        # Secrets rotate: a new secret object from the (cached) store means a new client.
-        if cached is None or cached[0] is not secrets:
-            client = get_adapter(platform).client(
-                secrets, self._transport, base_url=self._base_urls.get(platform), clock=self._clock
-            )
-            cached = (secrets, client)
-            self._clients[(platform, app_id)] = cached
-        return cached[1]
+        return self._clients.get(platform, app_id)[1]

@@ -12,7 +12,6 @@ Both expire 30 days after the patrol (``expires_at``); the report in S3 stays.
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -22,13 +21,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from oms.adapters.aws import error_code, translate, translated
 from oms.adapters.orders_table import from_attributes, to_attributes
+from oms.adapters.platform_clients import PlatformClients
 from oms.domain.cleaning import DEFAULT_RULES, clean_payload
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import ConcurrentUpdateError, CredentialsMissingError, StorageError
 from oms.domain.model import OrderEvent, Platform
 from oms.domain.status import OPEN_STATUSES
 from oms.platforms import get_adapter
-from oms.platforms.base import AppSecrets, HttpTransport, PlatformClient
+from oms.platforms.base import HttpTransport, PlatformClient
 from oms.services.ports import Clock, SecretStore
 from oms.services.reconcile import OpenOrderRef, PatrolStart
 
@@ -91,12 +91,10 @@ class SignedPlatformTruth:
     def __init__(
         self, *, secrets: SecretStore, transport: HttpTransport, base_urls: Mapping[str, str], clock: Clock
     ) -> None:
-        self._secrets = secrets
-        self._transport = transport
-        self._base_urls = dict(base_urls)
+        self._clients = PlatformClients(
+            secrets=secrets, transport=transport, base_urls=base_urls, clock=clock
+        )
         self._clock = clock
-        self._clients: dict[tuple[str, str], tuple[AppSecrets, PlatformClient]] = {}
-        self._lock = threading.Lock()
 
     def fetch(self, platform: Platform, shop_id: str, platform_order_id: str) -> OrderEvent:
         app_id, client = self._client(platform, shop_id)
@@ -122,17 +120,9 @@ class SignedPlatformTruth:
 
     def _client(self, platform: Platform, shop_id: str) -> tuple[str, PlatformClient]:
         try:
-            app_id, secrets = self._secrets.app_secrets(platform, shop_id)
+            return self._clients.get(platform, shop_id)
         except CredentialsMissingError:
-            app_id, secrets = self._secrets.app_secrets(platform, None)
-        with self._lock:
-            cached = self._clients.get((platform, app_id))
-            if cached is None or cached[0] is not secrets:  # a rotated secret means a new client
-                client = get_adapter(platform).client(
-                    secrets, self._transport, base_url=self._base_urls.get(platform), clock=self._clock
-                )
-                cached = self._clients[(platform, app_id)] = (secrets, client)
-        return app_id, cached[1]
+            return self._clients.get(platform, None)
 
 
 class SqsPatrolQueue:

@@ -12,6 +12,7 @@ Both expire 30 days after the patrol (``expires_at``); the report in S3 stays.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -174,6 +175,7 @@ class DynamoPatrolLog:
             "SK": f"{CHUNK_PREFIX}{chunk:06d}",
             "type": "patrol_chunk",
             "results": json.dumps(result, separators=(",", ":"), default=str),
+            "expires_at": int(time.time() + KEEP_RECORDS.total_seconds()),
         }
         actions = [
             {

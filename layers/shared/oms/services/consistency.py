@@ -403,9 +403,22 @@ class ForcedCorrections:
         mark = OperatorMark(actor=actor, mode=request.mode, reason=request.reason, request_id=request_id)
         resolved, unresolved = resolve_references(self._orders, [reference for reference, _ in targets])
         missing = {item.reference: item for item in unresolved}
+        # An order named twice (by one reference or two) would race with itself: only its first
+        # mention is forced, the others are refused.
+        first_mention: dict[str, int] = {}
+        for position, (reference, _) in enumerate(targets):
+            if reference in resolved:
+                first_mention.setdefault(resolved[reference], position)
 
-        def force(target: tuple[str, OrderStatus]) -> ForceOutcome:
+        def force(position: int, target: tuple[str, OrderStatus]) -> ForceOutcome:
             reference, status = target
+            if reference in resolved and first_mention[resolved[reference]] != position:
+                return ForceOutcome(
+                    reference,
+                    "refused",
+                    resolved[reference],
+                    message="the order appears earlier in this request",
+                )
             if reference in missing:
                 item = missing[reference]
                 result = "ambiguous" if item.error == "ORDER_AMBIGUOUS" else "not_found"
@@ -413,9 +426,9 @@ class ForcedCorrections:
             return self._force(reference, resolved[reference], status, mark)
 
         if len(targets) == 1:
-            return [force(targets[0])]
+            return [force(0, targets[0])]
         with ThreadPoolExecutor(max_workers=FORCE_WORKERS) as pool:
-            return list(pool.map(force, targets))
+            return list(pool.map(force, range(len(targets)), targets))
 
     def _force(self, reference: str, order_id: str, target: OrderStatus, mark: OperatorMark) -> ForceOutcome:
         event_id = force_event_id(mark.request_id or "", order_id)

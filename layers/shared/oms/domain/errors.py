@@ -33,6 +33,8 @@ class ErrorCode(StrEnum):
     RULE_CONFLICT = "RULE_CONFLICT"
     ADMIN_REQUIRED = "ADMIN_REQUIRED"
     FORCE_REFUSED = "FORCE_REFUSED"
+    STATEMENT_INVALID = "STATEMENT_INVALID"
+    SETTLEMENT_ENTRY_CONFLICT = "SETTLEMENT_ENTRY_CONFLICT"
 
 
 class OmsError(Exception):
@@ -166,4 +168,18 @@ class ForceRefusedError(OmsError):
     """A forced status change the rules (mode ``validated``) or the order's state refuse; nothing changed."""
 
     code = ErrorCode.FORCE_REFUSED
+    http_status = 409
+
+
+class StatementInvalidError(OmsError):
+    """A generated settlement statement fails its ISO 20022 schema: a bug, never stored."""
+
+    code = ErrorCode.STATEMENT_INVALID
+    http_status = 500
+
+
+class SettlementEntryConflictError(OmsError):
+    """A settlement entry id already recorded with different content (a payout reference reused)."""
+
+    code = ErrorCode.SETTLEMENT_ENTRY_CONFLICT
     http_status = 409

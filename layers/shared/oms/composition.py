@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from oms.adapters.reports import S3ReportStore
     from oms.adapters.rule_store import DynamoRuleStore
     from oms.adapters.secrets import SecretsManagerStore
+    from oms.adapters.settlement_table import DynamoSettlementStore
+    from oms.domain.settlement import FeeRules
     from oms.services.cleaning_rules import CachedRuleSource, CleaningRulesAdmin
     from oms.services.consistency import ForcedCorrections, OrderDiagnostics
     from oms.services.intake import WebhookIntake
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from oms.services.reconcile import PatrolPlanner, PatrolWorker
     from oms.services.redrive import DlqRedrive
     from oms.services.sanitize import PayloadSanitizer
+    from oms.services.settlement import SettlementRecorder, SettlementStatements
     from oms.services.traces import TraceQueries
 
 
@@ -314,6 +317,55 @@ def patrol_worker() -> PatrolWorker:
         log=DynamoPatrolLog(config.ops_table, _client("dynamodb")),
         reports=report_store(),
         alerts=alert_sink(),
+        clock=utc_now,
+    )
+
+
+# --------------------------------------------------------------------------- issue #6: settlements
+
+
+@cache
+def settlement_store() -> DynamoSettlementStore:
+    from oms.adapters.settlement_table import DynamoSettlementStore
+
+    return DynamoSettlementStore(settings().settlement_table, _client("dynamodb"))
+
+
+@cache
+def fee_rules() -> FeeRules:
+    """The channels' fee rules shipped in the layer (oms/data/fee_rules.json)."""
+    from importlib import resources
+
+    from oms.domain.settlement import FeeRules
+
+    return FeeRules.from_json(resources.files("oms.data").joinpath("fee_rules.json").read_text("utf-8"))
+
+
+@cache
+def settlement_recorder() -> SettlementRecorder:
+    from oms.services.settlement import SettlementRecorder
+
+    return SettlementRecorder(settlement_store(), fee_rules(), clock=utc_now)
+
+
+@cache
+def settlement_statements() -> SettlementStatements:
+    from oms.adapters.settlement_bucket import S3StatementArchive
+    from oms.adapters.statement_files import render_csv, render_xlsx, validate
+    from oms.domain.camt053 import CamtVersion
+    from oms.services.settlement import SettlementStatements, account_settings
+
+    config = settings()
+    return SettlementStatements(
+        settlement_store(),
+        S3StatementArchive(config.settlement_bucket, _client("s3")),
+        accounts=account_settings(config.settlement_accounts),
+        validate=validate,
+        companions={
+            "csv": (render_csv, "text/csv; charset=utf-8"),
+            "xlsx": (render_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        },
+        version=CamtVersion(config.settlement_camt_version),
         clock=utc_now,
     )
 

@@ -42,6 +42,13 @@ class Settings:
     reconcile_queue_url: str = ""
     reconcile_chunk_size: int = 25
     reconcile_settle_seconds: int = 120
+    #: Settlement entries (issue #6) and the bucket the monthly statements are stored in
+    settlement_table: str = ""
+    settlement_bucket: str = ""
+    #: camt.053 message version of the statements: camt.053.001.08 (default) or camt.053.001.02
+    settlement_camt_version: str = "camt.053.001.08"
+    #: channel → {"account_id", "currencies", "name"} of the merchant's account at the platform
+    settlement_accounts: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -70,6 +77,10 @@ class Settings:
             reconcile_queue_url=env.get("RECONCILE_QUEUE_URL", ""),
             reconcile_chunk_size=int(env.get("RECONCILE_CHUNK_SIZE", "25")),
             reconcile_settle_seconds=int(env.get("RECONCILE_SETTLE_SECONDS", "120")),
+            settlement_table=env.get("SETTLEMENT_TABLE", ""),
+            settlement_bucket=env.get("SETTLEMENT_BUCKET", ""),
+            settlement_camt_version=env.get("SETTLEMENT_CAMT_VERSION", "camt.053.001.08"),
+            settlement_accounts=json.loads(env.get("SETTLEMENT_ACCOUNTS") or "{}"),
         )
 
 

@@ -56,7 +56,9 @@ class _Writer:
     def tag(self, name: str) -> str:
         return f"{{{self.version.namespace}}}{name}"
 
-    def add(self, parent: ElementTree.Element, name: str, text: str | None = None, **attributes: str) -> ElementTree.Element:
+    def add(
+        self, parent: ElementTree.Element, name: str, text: str | None = None, **attributes: str
+    ) -> ElementTree.Element:
         element = ElementTree.SubElement(parent, self.tag(name), attributes)
         if text is not None:
             element.text = text

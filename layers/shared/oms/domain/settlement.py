@@ -219,7 +219,9 @@ def china_date(moment: datetime) -> date:
     return moment.astimezone(STATEMENT_TZ).date()
 
 
-def order_entries(order: Order, rules: FeeRules, *, recorded_by: str, recorded_at: datetime) -> list[SettlementEntry]:
+def order_entries(
+    order: Order, rules: FeeRules, *, recorded_by: str, recorded_at: datetime
+) -> list[SettlementEntry]:
     """Every entry the order implies as it stands now (the consumer writes those not yet written).
 
     - Captured (paid, with an amount): the sale (credit) and each fee (debit), pending.
@@ -253,8 +255,16 @@ def order_entries(order: Order, rules: FeeRules, *, recorded_by: str, recorded_a
     }
     base = f"ORDER#{order.order_id}"
 
-    def entry(kind: EntryKind, direction: Direction, amount: Decimal, status: EntryStatus, on: date,
-              label: str, component: str = NO_COMPONENT, **extra: Any) -> SettlementEntry:
+    def entry(
+        kind: EntryKind,
+        direction: Direction,
+        amount: Decimal,
+        status: EntryStatus,
+        on: date,
+        label: str,
+        component: str = NO_COMPONENT,
+        **extra: Any,
+    ) -> SettlementEntry:
         base_id = f"{base}#{kind}#{component}"
         return SettlementEntry(
             entry_id=f"{base_id}#{status}",
@@ -275,8 +285,15 @@ def order_entries(order: Order, rules: FeeRules, *, recorded_by: str, recorded_a
     def sale_and_fees(status: EntryStatus, on: date) -> list[SettlementEntry]:
         made = [entry(EntryKind.SALE, Direction.CRDT, sale, status, on, f"Sale {order.platform_order_id}")]
         made += [
-            entry(EntryKind.COMMISSION, Direction.DBIT, amount, status, on,
-                  f"{fee.label} {order.platform_order_id}", fee.component)
+            entry(
+                EntryKind.COMMISSION,
+                Direction.DBIT,
+                amount,
+                status,
+                on,
+                f"{fee.label} {order.platform_order_id}",
+                fee.component,
+            )
             for fee, amount in fees
             if amount > 0
         ]
@@ -292,11 +309,26 @@ def order_entries(order: Order, rules: FeeRules, *, recorded_by: str, recorded_a
     entries += sale_and_fees(EntryStatus.BOOK, settled_on)
     net_fees = sum((amount for _, amount in fees), Decimal(0))
     if refunded:
-        entries.append(entry(EntryKind.REFUND, Direction.DBIT, sale, EntryStatus.BOOK, settled_on,
-                             f"Refund {order.platform_order_id}"))
+        entries.append(
+            entry(
+                EntryKind.REFUND,
+                Direction.DBIT,
+                sale,
+                EntryStatus.BOOK,
+                settled_on,
+                f"Refund {order.platform_order_id}",
+            )
+        )
         entries += [
-            entry(EntryKind.COMMISSION_REVERSAL, Direction.CRDT, amount, EntryStatus.BOOK, settled_on,
-                  f"{fee.label} returned {order.platform_order_id}", fee.component)
+            entry(
+                EntryKind.COMMISSION_REVERSAL,
+                Direction.CRDT,
+                amount,
+                EntryStatus.BOOK,
+                settled_on,
+                f"{fee.label} returned {order.platform_order_id}",
+                fee.component,
+            )
             for fee, amount in fees
             if amount > 0
         ]
@@ -327,7 +359,9 @@ def _reported_commission(order: Order, currency: str) -> Decimal | None:
     try:
         amount = Decimal(text)
     except InvalidOperation:
-        raise SchemaInvalidError("reported commission is not a decimal", field=REPORTED_COMMISSION_TAG) from None
+        raise SchemaInvalidError(
+            "reported commission is not a decimal", field=REPORTED_COMMISSION_TAG
+        ) from None
     if not amount.is_finite() or amount < 0:
         raise SchemaInvalidError("reported commission is out of range", field=REPORTED_COMMISSION_TAG)
     return quantize(amount, currency, field=REPORTED_COMMISSION_TAG)
@@ -341,7 +375,9 @@ def _settled_at(order: Order, refunded: bool, reported: bool) -> datetime | None
             try:
                 return datetime.fromisoformat(settle_time).astimezone(UTC)
             except ValueError:
-                raise SchemaInvalidError("settle time is not ISO 8601", field=REPORTED_SETTLE_TIME_TAG) from None
+                raise SchemaInvalidError(
+                    "settle time is not ISO 8601", field=REPORTED_SETTLE_TIME_TAG
+                ) from None
     if refunded and order.refund_status is RefundStatus.REFUNDED:
         return order.refund_key.at
     if order.status in (OrderStatus.COMPLETED, OrderStatus.CLOSED, OrderStatus.CANCELLED):
@@ -371,7 +407,10 @@ class ManualEntryRequest(BaseModel):
                 f"amount must be positive with at most {minor_units(self.currency)} decimals", field="amount"
             )
         base_id = f"{self.kind}#{self.channel}#{self.reference}"
-        label = self.label or f"{'Payout to bank' if self.kind is EntryKind.PAYOUT else 'Chargeback'} {self.reference}"
+        label = (
+            self.label
+            or f"{'Payout to bank' if self.kind is EntryKind.PAYOUT else 'Chargeback'} {self.reference}"
+        )
         return SettlementEntry(
             entry_id=f"{base_id}#{EntryStatus.BOOK}",
             base_id=base_id,
@@ -500,7 +539,10 @@ class Statement:
                 "id": self.statement_id,
                 "account": [self.account.account_id, self.account.scheme, self.account.issuer],
                 "opening": str(self.opening),
-                "entries": [entry.model_dump(mode="json", exclude={"recorded_at", "recorded_by"}) for entry in self.entries],
+                "entries": [
+                    entry.model_dump(mode="json", exclude={"recorded_at", "recorded_by"})
+                    for entry in self.entries
+                ],
             },
             sort_keys=True,
         )
@@ -544,7 +586,8 @@ def build_statements(
         booked = [e for e in items if e.status is EntryStatus.BOOK]
         booked_ids = {e.base_id for e in booked}
         in_month = sorted(
-            (e for e in booked if e.booking_date >= month.first_day), key=lambda e: (e.booking_date, e.entry_id)
+            (e for e in booked if e.booking_date >= month.first_day),
+            key=lambda e: (e.booking_date, e.entry_id),
         )
         opening = quantize(
             sum((e.signed_amount for e in booked if e.booking_date < month.first_day), Decimal(0)), currency

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from oms.domain.alerts import Alert
@@ -12,6 +12,7 @@ from oms.domain.envelope import IntakeEnvelope
 from oms.domain.model import Cohort, FailureRecord, HistoryEntry, Order, Platform
 from oms.domain.order_events import OrderChanged
 from oms.domain.rules import ManagedRule, RuleAudit, RuleChange, RuleSet
+from oms.domain.settlement import SettlementEntry
 from oms.domain.state_machine import Decision
 from oms.platforms.base import AppSecrets
 
@@ -260,4 +261,45 @@ class ReportStore(Protocol):
         self, stem: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *, title: str
     ) -> dict[str, tuple[str, str]]:
         """Store a table as ``<stem>.csv`` and ``<stem>.xlsx``; returns kind → (key, presigned URL)."""
+        ...
+
+
+# --------------------------------------------------------------------------- issue #6: settlements
+
+
+class SettlementStore(Protocol):
+    def add(self, entry: SettlementEntry) -> bool:
+        """Write a new entry (conditional); False when that entry was written before."""
+        ...
+
+    def add_unique(self, entry: SettlementEntry) -> bool:
+        """Like ``add``; raises ``SettlementEntryConflictError`` when the id holds other values."""
+        ...
+
+    def entries(self, channel: Platform, *, through: date) -> Iterator[SettlementEntry]:
+        """The channel's entries booked on or before ``through``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    key: str
+    version_id: str | None
+    sha256: str
+    size: int
+    changed: bool  # False: the same content was already the current version
+    modified_at: datetime | None = None
+
+
+class StatementArchive(Protocol):
+    def store(self, key: str, body: bytes, content_type: str) -> StoredFile:
+        """Write ``body`` unless it is already the current content of ``key``."""
+        ...
+
+    def list(self, prefix: str) -> list[StoredFile]: ...
+
+    def read(self, key: str) -> bytes: ...
+
+    def presign(self, key: str, expires: timedelta) -> str:
+        """A URL that downloads ``key`` with a plain GET until ``expires`` from now."""
         ...

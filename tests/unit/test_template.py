@@ -29,6 +29,8 @@ UNAVOIDABLE_WILDCARDS = {
     "*": {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
     # Archive objects are named per batch (raw/<yyyy>/<mm>/<dd>/<hh>/<digest>.jsonl.gz).
     "${RawArchiveBucket.Arn}/raw/*": {"s3:PutObject", "s3:GetObject"},
+    # Statement files are named per month, channel, currency and status (docs/settlements.md).
+    "${SettlementBucket.Arn}/settlements/*": {"s3:PutObject", "s3:GetObject"},
     # The AWS managed aws/sns key's id is unknown to the template: such statements are bound to it
     # by kms:ResourceAliases and kms:ViaService (checked below).
     # Reports are named per run (diagnosis/<yyyy>/<mm>/<dd>/<id>.csv, patrols/...): one prefix each.
@@ -45,6 +47,8 @@ FUNCTION_EVENT_DIRS = {
     "AdminApiFunction": "admin_api",
     "OrderPollerFunction": "order_poller",
     "OrderReconcilerFunction": "order_reconciler",
+    "SettlementRecorderFunction": "settlement_recorder",
+    "SettlementXmlFunction": "settlement_xml",
 }
 #: Platforms whose orders are pulled on a schedule: the only secrets the poller reads.
 PULL_PLATFORM_SECRETS = ("PinduoduoSecret", "TaobaoSecret")
@@ -376,7 +380,7 @@ def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: A
             for statement in allow_statements(model, role_of(model, function_id))
             if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
         ]
-        if function_id == "AdminApiFunction":
+        if function_id in ("AdminApiFunction", "SettlementRecorderFunction", "SettlementXmlFunction"):
             assert readers == []
         elif function_id == "OrderPollerFunction":
             assert len(readers) == 1
@@ -458,12 +462,14 @@ def test_the_intake_queue_is_fifo_and_redrives_to_a_fifo_dlq(model: AppModel):
 
 
 def test_an_alarm_fires_on_the_first_message_in_the_dlq(model: AppModel):
-    (alarm,) = of_type(model, "AWS::CloudWatch::Alarm").values()
-    assert alarm["Namespace"] == "AWS/SQS"
-    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
-    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["IntakeDLQ", "QueueName"]}}]
-    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
-    assert alarm["AlarmActions"]
+    alarms = of_type(model, "AWS::CloudWatch::Alarm")
+    for alarm_id, dlq_id in (("IntakeDLQAlarm", "IntakeDLQ"), ("SettlementDLQAlarm", "SettlementDLQ")):
+        alarm = alarms[alarm_id]
+        assert alarm["Namespace"] == "AWS/SQS"
+        assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+        assert alarm["AlarmActions"]
 
 
 # --------------------------------------------------------------------------- HTTP API
@@ -494,7 +500,7 @@ def test_the_push_route_is_throttled(model: AppModel):
 
 
 def test_tables_are_on_demand_encrypted_and_recoverable(model: AppModel):
-    assert set(model.tables) == {"OrdersTable", "OpsTable", "IdempotencyTable"}
+    assert set(model.tables) == {"OrdersTable", "OpsTable", "IdempotencyTable", "SettlementTable"}
     for logical_id, table in model.tables.items():
         assert table["BillingMode"] == "PAY_PER_REQUEST", logical_id
         assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, logical_id
@@ -575,7 +581,7 @@ def sample_events(directory: str) -> list[Path]:
     [
         (f, d)
         for f, d in FUNCTION_EVENT_DIRS.items()
-        if d not in {"payload_sanitizer", "order_poller", "order_reconciler"}
+        if d not in {"payload_sanitizer", "order_poller", "order_reconciler", "settlement_recorder"}
     ],
 )
 def test_http_sample_events_hit_a_route_of_their_function(model: AppModel, function_id: str, directory: str):
@@ -632,3 +638,60 @@ def test_sanitizer_samples_carry_intake_envelopes_from_the_intake_queue(model: A
         assert record["eventSourceARN"].endswith(queue_name)
         assert record["attributes"]["MessageGroupId"] == envelope.message_group
         assert int(record["attributes"]["ApproximateReceiveCount"]) >= 1
+
+
+# --------------------------------------------------------------------------- settlement (issue #6)
+
+
+def test_settlement_roles_reach_only_their_table_prefix_and_queue(model: AppModel):
+    def statements(role_id: str) -> list[dict[str, Any]]:
+        return [s for s in allow_statements(model, role_id) if not as_list(s["Action"])[0].startswith(("logs:", "xray:"))]
+
+    recorder = statements(role_of(model, "SettlementRecorderFunction"))
+    assert {json.dumps(s["Resource"], sort_keys=True): set(as_list(s["Action"])) for s in recorder} == {
+        json.dumps({"Fn::GetAtt": ["SettlementQueue", "Arn"]}): {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        },
+        json.dumps({"Fn::GetAtt": ["SettlementTable", "Arn"]}): {"dynamodb:PutItem"},
+    }
+    xml = statements(role_of(model, "SettlementXmlFunction"))
+    s3_resources = {json.dumps(r) for s in xml for r in as_list(s["Resource"]) if any("s3:" in a for a in as_list(s["Action"]))}
+    assert s3_resources == {
+        json.dumps({"Fn::Sub": "${SettlementBucket.Arn}/settlements/*"}),
+        json.dumps({"Fn::GetAtt": ["SettlementBucket", "Arn"]}),
+    }
+    listing = next(s for s in xml if "s3:ListBucket" in as_list(s["Action"]))
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "settlements/*"}}
+    assert not any("dynamodb:DeleteItem" in as_list(s["Action"]) or "dynamodb:UpdateItem" in as_list(s["Action"]) for s in recorder + xml)
+
+
+def test_the_finance_role_reads_only_settlement_files_and_their_links(model: AppModel):
+    role = properties(model, "FinanceReadRole")
+    granted = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    assert all(s["Effect"] == "Allow" for s in granted)
+    actions = {a for s in granted for a in as_list(s["Action"])}
+    assert actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "execute-api:Invoke"}
+    objects = next(s for s in granted if "s3:GetObject" in as_list(s["Action"]))
+    assert objects["Resource"] == {"Fn::Sub": "${SettlementBucket.Arn}/settlements/*"}
+    listing = next(s for s in granted if "s3:ListBucket" in as_list(s["Action"]))
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "settlements/*"}}
+    invoke = next(s for s in granted if "execute-api:Invoke" in as_list(s["Action"]))
+    assert invoke["Resource"]["Fn::Sub"].endswith("${HttpApi}/*/GET/settlements")
+
+
+def test_statements_run_monthly_at_two_in_shanghai_and_on_demand(model: AppModel):
+    (schedule,) = [s for s in model.schedules if s.function_id == "SettlementXmlFunction"]
+    assert (schedule.expression, schedule.timezone) == ("cron(0 2 1 * ? *)", "Asia/Shanghai")
+    assert json.loads(schedule.input or "{}")["scheduled_time"] == "<aws.scheduler.scheduled-time>"
+    routes = {(r.method, r.path): r.auth for r in model.routes if r.function_id == "SettlementXmlFunction"}
+    assert routes == {
+        ("POST", "/settlements/generate"): "AWS_IAM",
+        ("GET", "/settlements"): "AWS_IAM",
+        ("POST", "/settlements/entries"): "AWS_IAM",
+    }
+    subscription = properties(model, "SettlementSubscription")
+    assert subscription["RawMessageDelivery"] is True
+    assert subscription["TopicArn"] == {"Ref": "OrderEventsTopic"}
+    assert "pending_payment" not in subscription["FilterPolicy"]["status_after"]

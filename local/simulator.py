@@ -1073,6 +1073,7 @@ def wechat_order(
                 "is_discounted": False,
             },
             "pay_info": pay_info,
+            **({"settle_info": wechat_settle_info(goods, update_time)} if status == 100 else {}),
             "delivery_info": delivery,
             "ext_info": {"customer_notes": "", "merchant_notes": ""},
         },
@@ -1084,6 +1085,20 @@ def wechat_order(
                 if open_counts.get(sku) or finished_counts.get(sku)
             ],
         },
+    }
+
+
+def wechat_settle_info(goods_fen: int, settled: datetime) -> dict[str, int]:
+    """``order_detail.settle_info`` of a completed order: WeChat settles it when it completes.
+
+    The simulated platform charges its 5 % technical service fee on the goods (not the freight)
+    and rounds down to the fen, so its figure can differ from the order center's fee rules (5 %
+    of what the buyer paid, rounded half-even): the difference the settlement entries record.
+    """
+    return {
+        "predict_commission_fee": goods_fen * 5 // 100,
+        "commission_fee": goods_fen * 5 // 100,
+        "settle_time": _unix(settled),
     }
 
 

@@ -944,3 +944,21 @@ def test_a_client_needs_the_app_id_and_secret(missing: str) -> None:
     secrets = {key: value for key, value in SECRETS.items() if key != missing}
     with pytest.raises(CredentialsMissingError):
         ADAPTER.client(secrets, FakeTransport({}), clock=Clock())
+
+
+def test_parse_keeps_wechats_own_settlement_for_the_settlement_entries() -> None:
+    # GIVEN a completed order WeChat has settled: 12.34 of commission, paid out at update time
+    snapshot = _snapshot()
+    snapshot["status"] = 100
+    snapshot["order_detail"]["settle_info"] = {
+        "predict_commission_fee": 1300,
+        "commission_fee": 1234,
+        "settle_time": snapshot["update_time"],
+    }
+    message = load("push_order_pay_plaintext.json")
+    event = ADAPTER.parse(message, snapshot, envelope_for(message))
+    assert event.tags["settle_info.commission_fee"] == "12.34"
+    assert event.tags["settle_info.settle_time"] == event.event_time.isoformat()
+    # AND an order not settled yet carries no settlement tags
+    unsettled = ADAPTER.parse(message, _snapshot(), envelope_for(message))
+    assert not any(key.startswith("settle_info.") for key in unsettled.tags)

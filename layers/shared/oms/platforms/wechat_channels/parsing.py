@@ -369,8 +369,24 @@ def _tags(
         ]
         if ids:
             tags["aftersale_detail.aftersale_order_ids"] = ",".join(ids)
+    tags |= _settle_tags(detail)
     if snapshot.get("is_present"):
         tags["is_present"] = "true"
         if snapshot.get("present_order_id_str"):
             tags["present_order_id"] = str(snapshot["present_order_id_str"])
     return tags
+
+
+def _settle_tags(detail: Mapping[str, Any]) -> dict[str, str]:
+    """WeChat's own settlement of the order (``order_detail.settle_info``), once it has settled.
+
+    ``commission_fee`` (fen) is the technical service fee WeChat actually charged and
+    ``settle_time`` (s) when it paid the order out to the merchant's balance: the settlement
+    entries take both over the fee rules' estimate (``oms.domain.settlement``).
+    """
+    settle = _optional_section(detail, "settle_info")
+    settle_time = optional_utc_from_unix(settle.get("settle_time"), field="order_detail.settle_info.settle_time")
+    if settle.get("commission_fee") is None or settle_time is None:
+        return {}
+    fee = minor_amount(settle["commission_fee"], CURRENCY, field="order_detail.settle_info.commission_fee")
+    return {"settle_info.commission_fee": str(fee), "settle_info.settle_time": settle_time.isoformat()}

@@ -356,3 +356,11 @@ def test_every_generated_statement_validates_against_both_schemas(specs):
             amount = Decimal(closing.findtext("c:Amt", namespaces=ns) or "")
             sign = -1 if closing.findtext("c:CdtDbtInd", namespaces=ns) == "DBIT" else 1
             assert sign * amount == made.closing
+
+
+def test_a_platform_without_a_payment_time_is_captured_when_the_order_was_placed():
+    placed = datetime(2026, 10, 20, 1, 0, tzinfo=UTC)
+    shopify = order(platform=Platform.SHOPIFY, shop_id="s.myshopify.com", paid="10.00", currency="USD", paid_at=None)
+    shopify = shopify.with_changes(paid_amount=Decimal("10.00"), placed_at=placed)
+    assert {e.booking_date for e in entries_of(shopify)} == {date(2026, 10, 20)}
+    assert entries_of(shopify.with_changes(status=OrderStatus.PENDING_PAYMENT)) == []

@@ -234,12 +234,13 @@ def order_entries(
     Partial refunds carry no amount in the canonical order yet, so they are not booked here
     (docs/settlements.md, "What is not covered").
     """
-    sale = order.paid_amount if order.paid_amount is not None else order.total_amount
-    if order.paid_at is None or sale is None or sale <= 0:
+    captured = _captured(order)
+    if captured is None:
         return []
+    captured_at, sale = captured
     currency = order.currency.upper()
     sale = quantize(sale, currency)
-    captured_on = china_date(order.paid_at)
+    captured_on = china_date(captured_at)
     rule = rules.version_for(order.platform, captured_on)
     fees = [(fee, fee.amount(sale, currency)) for fee in (rule.fees if rule else ())]
     reference = order.payment_id or order.platform_order_id
@@ -350,6 +351,22 @@ def order_entries(
             )
         )
     return entries
+
+
+def _captured(order: Order) -> tuple[datetime, Decimal] | None:
+    """When the sale was captured and for how much, or None for an unpaid order.
+
+    Platforms that give no payment time (Shopify) but report a paid amount on a paid order were
+    captured when the order was placed.
+    """
+    if order.paid_at is not None:
+        sale = order.paid_amount if order.paid_amount is not None else order.total_amount
+        captured_at = order.paid_at
+    elif order.paid_amount is not None and order.status is not OrderStatus.PENDING_PAYMENT:
+        sale, captured_at = order.paid_amount, order.placed_at or order.created_at
+    else:
+        return None
+    return (captured_at, sale) if sale is not None and sale > 0 else None
 
 
 def _reported_commission(order: Order, currency: str) -> Decimal | None:

@@ -49,4 +49,8 @@ def record_change(record: SQSRecord) -> int:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_change, processor=processor, context=context)
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_change, processor=processor, context=context
+        )
+    )

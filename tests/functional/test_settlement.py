@@ -40,7 +40,9 @@ def record(deployed: Deployed, *changes: Any) -> dict[str, Any]:
     return app.handler(sqs_records(list(changes), deployed.arns["SettlementQueue"]), context("recorder"))
 
 
-def call(method: str, path: str, *, body: dict[str, Any] | None = None, query: dict[str, str] | None = None) -> tuple[int, Any]:
+def call(
+    method: str, path: str, *, body: dict[str, Any] | None = None, query: dict[str, str] | None = None
+) -> tuple[int, Any]:
     from functions.settlement_xml import app
 
     event = http_event(
@@ -51,18 +53,24 @@ def call(method: str, path: str, *, body: dict[str, Any] | None = None, query: d
         body=json.dumps(body).encode() if body is not None else None,
         headers={"content-type": "application/json"},
     )
-    event["requestContext"]["authorizer"] = {"iam": {"userArn": "arn:aws:sts::123456789012:assumed-role/Ops/alice"}}
+    event["requestContext"]["authorizer"] = {
+        "iam": {"userArn": "arn:aws:sts::123456789012:assumed-role/Ops/alice"}
+    }
     reply = app.handler(event, context("settlement"))
     return reply["statusCode"], json.loads(reply["body"])
 
 
 def bucket_object(deployed: Deployed, key: str) -> bytes:
-    return bytes(boto3.client("s3").get_object(Bucket=deployed.names["SettlementBucket"], Key=key)["Body"].read())
+    return bytes(
+        boto3.client("s3").get_object(Bucket=deployed.names["SettlementBucket"], Key=key)["Body"].read()
+    )
 
 
 def month_of_orders(deployed: Deployed) -> None:
     """Three Douyin orders of October: completed, refunded after payment, still shipping."""
-    done = order("6900000000000000001", status=OrderStatus.COMPLETED, status_at=PAID_AT + timedelta(days=5), version=4)
+    done = order(
+        "6900000000000000001", status=OrderStatus.COMPLETED, status_at=PAID_AT + timedelta(days=5), version=4
+    )
     refunded = order(
         "6900000000000000002",
         paid="50.00",
@@ -73,7 +81,9 @@ def month_of_orders(deployed: Deployed) -> None:
         version=3,
         payment_id="PAY0002",
     )
-    shipping = order("6900000000000000003", paid="10.01", status=OrderStatus.SHIPPED, version=2, payment_id="PAY0003")
+    shipping = order(
+        "6900000000000000003", paid="10.01", status=OrderStatus.SHIPPED, version=2, payment_id="PAY0003"
+    )
     result = record(deployed, changed(done), changed(refunded), changed(shipping))
     assert result == {"batchItemFailures": []}
 
@@ -98,12 +108,14 @@ def test_a_message_that_is_no_order_change_fails_alone(settled: Deployed):
     from functions.settlement_recorder import app
 
     event = sqs_records([changed(order())], settled.arns["SettlementQueue"])
-    event["Records"].append({**event["Records"][0], "messageId": "broken", "body": "{\"not\": \"a change\"}"})
+    event["Records"].append({**event["Records"][0], "messageId": "broken", "body": '{"not": "a change"}'})
     result = app.handler(event, context("recorder"))
     assert result == {"batchItemFailures": [{"itemIdentifier": "broken"}]}
 
 
-def test_generate_stores_valid_statements_per_currency_and_status_and_regeneration_is_stable(settled: Deployed):
+def test_generate_stores_valid_statements_per_currency_and_status_and_regeneration_is_stable(
+    settled: Deployed,
+):
     # GIVEN October's orders
     month_of_orders(settled)
     # WHEN an operator generates October for Douyin
@@ -138,7 +150,9 @@ def test_late_data_makes_a_new_version_and_keeps_the_old_one(settled: Deployed):
     month_of_orders(settled)
     call("POST", "/settlements/generate", body={"month": "2026-10", "channel": "douyin"})
     # GIVEN an October completion that arrives after the statement was made
-    late = order("6900000000000000009", paid="20.00", status=OrderStatus.COMPLETED, version=3, payment_id="PAY0009")
+    late = order(
+        "6900000000000000009", paid="20.00", status=OrderStatus.COMPLETED, version=3, payment_id="PAY0009"
+    )
     record(settled, changed(late))
     status, report = call("POST", "/settlements/generate", body={"month": "2026-10", "channel": "douyin"})
     assert status == 200
@@ -186,7 +200,9 @@ def test_links_are_presigned_for_at_most_fifteen_minutes(settled: Deployed):
         ("GET", "/settlements", None, {"month": "oct"}, "month"),
     ],
 )
-def test_bad_requests_are_refused_with_a_typed_error(settled: Deployed, method: str, path: str, body: Any, query: Any, field: str):
+def test_bad_requests_are_refused_with_a_typed_error(
+    settled: Deployed, method: str, path: str, body: Any, query: Any, field: str
+):
     status, reply = call(method, path, body=body, query=query)
     assert status == 400
     assert (reply["error"], reply["details"]["field"]) == ("BAD_REQUEST", field)
@@ -215,7 +231,9 @@ def test_payouts_are_recorded_once_and_a_reused_reference_is_a_conflict(settled:
     assert call("POST", "/settlements/entries", body=payout)[0] == 200
     status, reply = call("POST", "/settlements/entries", body={**payout, "amount": "81.00"})
     assert (status, reply["error"]) == (409, "SETTLEMENT_ENTRY_CONFLICT")
-    status, reply = call("POST", "/settlements/entries", body={**payout, "amount": "1.001", "reference": "X1"})
+    status, reply = call(
+        "POST", "/settlements/entries", body={**payout, "amount": "1.001", "reference": "X1"}
+    )
     assert (status, reply["error"]) == (400, "BAD_REQUEST")
     month_of_orders(settled)
     _, report = call("POST", "/settlements/generate", body={"month": "2026-10", "channel": "douyin"})

@@ -41,14 +41,18 @@ def test_a_completed_order_reaches_finance_as_a_downloadable_valid_statement(dra
     files = {file["key"]: file for file in links.json()["files"]}
     assert "settlements/2026-10/douyin/CNY-BOOK.xml" in files
     for key, file in files.items():
-        with urllib.request.urlopen(file["url"], timeout=10) as reply:  # noqa: S310 - 127.0.0.1 only
+        with urllib.request.urlopen(file["url"], timeout=10) as reply:
             body = reply.read()
-        stored = drained.s3.get_object(Bucket=drained.deployed.names["SettlementBucket"], Key=key)["Body"].read()
+        stored = drained.s3.get_object(Bucket=drained.deployed.names["SettlementBucket"], Key=key)[
+            "Body"
+        ].read()
         assert body == stored, key
         if key.endswith(".xml"):
             validate(body, CamtVersion.V08)
-    xml = urllib.request.urlopen(files["settlements/2026-10/douyin/CNY-BOOK.xml"]["url"], timeout=10).read()  # noqa: S310
-    assert b"PAY2026101200006001" in xml and number.encode() in xml
+    with urllib.request.urlopen(files["settlements/2026-10/douyin/CNY-BOOK.xml"]["url"], timeout=10) as reply:
+        xml = reply.read()
+    assert b"PAY2026101200006001" in xml
+    assert number.encode() in xml
 
 
 def test_statements_and_links_need_iam_credentials(drained: LocalStack):

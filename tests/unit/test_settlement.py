@@ -44,9 +44,16 @@ def entries_of(*orders: object) -> list[SettlementEntry]:
     return [e for o in orders for e in order_entries(o, RULES, recorded_by="test", recorded_at=RECORDED)]  # type: ignore[arg-type]
 
 
-def statement(status: EntryStatus, entries: list[SettlementEntry], month: Month = OCTOBER, channel: Platform = Platform.DOUYIN):
+def statement(
+    status: EntryStatus,
+    entries: list[SettlementEntry],
+    month: Month = OCTOBER,
+    channel: Platform = Platform.DOUYIN,
+):
     (found,) = [
-        s for s in build_statements(month, channel, entries, account=ACCOUNT, currencies=("CNY",)) if s.status is status
+        s
+        for s in build_statements(month, channel, entries, account=ACCOUNT, currencies=("CNY",))
+        if s.status is status
     ]
     return found
 
@@ -81,11 +88,15 @@ def test_a_completed_order_is_booked_on_its_china_completion_day():
 
 
 def test_a_refunded_order_books_the_refund_and_the_returned_fees():
-    refunded = order(status=OrderStatus.CLOSED, refund=RefundStatus.REFUNDED, status_at=PAID_AT + timedelta(days=1))
+    refunded = order(
+        status=OrderStatus.CLOSED, refund=RefundStatus.REFUNDED, status_at=PAID_AT + timedelta(days=1)
+    )
     booked = [e for e in entries_of(refunded) if e.status is EntryStatus.BOOK]
     assert sum(e.signed_amount for e in booked) == 0
     kinds = sorted(str(e.kind) for e in booked)
-    assert kinds == sorted(["SALE", "COMMISSION", "COMMISSION", "REFUND", "COMMISSION_REVERSAL", "COMMISSION_REVERSAL"])
+    assert kinds == sorted(
+        ["SALE", "COMMISSION", "COMMISSION", "REFUND", "COMMISSION_REVERSAL", "COMMISSION_REVERSAL"]
+    )
 
 
 def test_a_cancelled_paid_order_is_refunded():
@@ -104,7 +115,11 @@ def test_the_platform_reported_commission_wins_and_the_difference_is_recorded():
     )
     booked = [e for e in entries_of(reported) if e.status is EntryStatus.BOOK]
     (adjustment,) = [e for e in booked if e.kind is EntryKind.ADJUSTMENT]
-    assert (adjustment.direction, adjustment.amount, adjustment.source) == (Direction.CRDT, Decimal("0.80"), EntrySource.PLATFORM)
+    assert (adjustment.direction, adjustment.amount, adjustment.source) == (
+        Direction.CRDT,
+        Decimal("0.80"),
+        EntrySource.PLATFORM,
+    )
     assert (adjustment.computed_amount, adjustment.reported_amount) == (Decimal("5.00"), Decimal("4.20"))
     # THEN the fees booked are what the platform said, and they book on its settle day
     fees = -sum(e.signed_amount for e in booked if e.kind in (EntryKind.COMMISSION, EntryKind.ADJUSTMENT))
@@ -133,7 +148,9 @@ def test_entry_ids_are_deterministic_and_the_same_for_every_later_version_of_the
 def test_currencies_use_their_minor_units():
     yen = entries_of(order(platform=Platform.SHOPIFY, shop_id="s.myshopify.com", paid="1999", currency="JPY"))
     assert [e.amount for e in yen] == [Decimal("1999"), Decimal("58")]  # 2.9 % = 57.971, no fixed fee in JPY
-    usd = entries_of(order(platform=Platform.SHOPIFY, shop_id="s.myshopify.com", paid="10.00", currency="USD"))
+    usd = entries_of(
+        order(platform=Platform.SHOPIFY, shop_id="s.myshopify.com", paid="10.00", currency="USD")
+    )
     assert [e.amount for e in usd] == [Decimal("10.00"), Decimal("0.59")]  # 0.29 + 0.30
 
 
@@ -143,8 +160,10 @@ def test_currencies_use_their_minor_units():
 def test_fee_rules_pick_the_version_in_force_on_the_capture_day():
     rules = FeeRules.from_json(
         '{"channels": {"douyin": ['
-        '{"version": 1, "effective_from": "2024-01-01", "fees": [{"component": "commission", "rate": "0.05", "label": "c"}]},'
-        '{"version": 2, "effective_from": "2026-10-15", "fees": [{"component": "commission", "rate": "0.03", "label": "c"}]}'
+        '{"version": 1, "effective_from": "2024-01-01",'
+        ' "fees": [{"component": "commission", "rate": "0.05", "label": "c"}]},'
+        '{"version": 2, "effective_from": "2026-10-15",'
+        ' "fees": [{"component": "commission", "rate": "0.03", "label": "c"}]}'
         "]}}"
     )
     assert rules.version_for(Platform.DOUYIN, date(2026, 10, 14)).version == 1  # type: ignore[union-attr]
@@ -204,13 +223,29 @@ def test_a_channel_without_activity_has_equal_opening_and_closing_balances_and_v
 
 
 def test_both_versions_validate_with_every_kind_of_entry():
-    refunded = order("1", status=OrderStatus.CLOSED, refund=RefundStatus.REFUNDED, status_at=PAID_AT + timedelta(days=1))
+    refunded = order(
+        "1", status=OrderStatus.CLOSED, refund=RefundStatus.REFUNDED, status_at=PAID_AT + timedelta(days=1)
+    )
     reported = order("2", status=OrderStatus.COMPLETED, tags={REPORTED_COMMISSION_TAG: "9.99"})
     payout = ManualEntryRequest.model_validate(
-        {"kind": "PAYOUT", "channel": "douyin", "shop_id": "100001", "amount": "50.00", "reference": "PO1", "booked_on": "2026-10-31"}
+        {
+            "kind": "PAYOUT",
+            "channel": "douyin",
+            "shop_id": "100001",
+            "amount": "50.00",
+            "reference": "PO1",
+            "booked_on": "2026-10-31",
+        }
     ).to_entry(recorded_by="api:alice", recorded_at=RECORDED)
     chargeback = ManualEntryRequest.model_validate(
-        {"kind": "CHARGEBACK", "channel": "douyin", "shop_id": "100001", "amount": "9.90", "reference": "CB1", "booked_on": "2026-10-30"}
+        {
+            "kind": "CHARGEBACK",
+            "channel": "douyin",
+            "shop_id": "100001",
+            "amount": "9.90",
+            "reference": "CB1",
+            "booked_on": "2026-10-30",
+        }
     ).to_entry(recorded_by="api:alice", recorded_at=RECORDED)
     entries = [*entries_of(refunded, reported, order("3", status=OrderStatus.SHIPPED)), payout, chargeback]
     for status in EntryStatus:
@@ -231,7 +266,10 @@ def test_the_document_says_what_the_issue_asks():
     assert stmt.findtext("c:Acct/c:Id/c:Othr/c:SchmeNm/c:Prtry", namespaces=ns) == "PLATFORM-MERCHANT-ID"
     assert stmt.findtext("c:ElctrncSeqNb", namespaces=ns) == str(2026 * 12 + 10)
     assert stmt.findtext("c:FrToDt/c:FrDtTm", namespaces=ns) == "2026-10-01T00:00:00+08:00"
-    balances = {b.findtext("c:Tp/c:CdOrPrtry/c:Cd", namespaces=ns): b.findtext("c:Amt", namespaces=ns) for b in stmt.findall("c:Bal", ns)}
+    balances = {
+        b.findtext("c:Tp/c:CdOrPrtry/c:Cd", namespaces=ns): b.findtext("c:Amt", namespaces=ns)
+        for b in stmt.findall("c:Bal", ns)
+    }
     assert balances == {"OPBD": "0.00", "CLBD": "94.30"}
     entries = stmt.findall("c:Ntry", ns)
     assert len(entries) == 3
@@ -240,7 +278,10 @@ def test_the_document_says_what_the_issue_asks():
     assert sale.findtext("c:BookgDt/c:Dt", namespaces=ns) == "2026-10-13"
     assert sale.findtext("c:NtryDtls/c:TxDtls/c:Refs/c:EndToEndId", namespaces=ns) == "6900000000000000001"
     assert sale.findtext("c:NtryDtls/c:TxDtls/c:RmtInf/c:Ustrd", namespaces=ns) == "Sale 6900000000000000001"
-    code = [sale.findtext(f"c:BkTxCd/c:Domn/{path}", namespaces=ns) for path in ("c:Cd", "c:Fmly/c:Cd", "c:Fmly/c:SubFmlyCd")]
+    code = [
+        sale.findtext(f"c:BkTxCd/c:Domn/{path}", namespaces=ns)
+        for path in ("c:Cd", "c:Fmly/c:Cd", "c:Fmly/c:SubFmlyCd")
+    ]
     assert code == ["PMNT", "MCRD", "POSP"]
 
 
@@ -284,17 +325,35 @@ def test_months_parse_strictly_and_the_monthly_run_targets_the_previous_china_mo
 
 @pytest.mark.parametrize(
     "change",
-    [{"amount": "0"}, {"amount": "1.001"}, {"amount": "1e3"}, {"kind": "SALE"}, {"reference": "has space"}, {"channel": "ebay"}],
+    [
+        {"amount": "0"},
+        {"amount": "1.001"},
+        {"amount": "1e3"},
+        {"kind": "SALE"},
+        {"reference": "has space"},
+        {"channel": "ebay"},
+    ],
 )
 def test_manual_entries_are_validated(change: dict[str, str]):
-    request = {"kind": "PAYOUT", "channel": "douyin", "shop_id": "1", "amount": "5.00", "reference": "R1", "booked_on": "2026-10-31"}
+    request = {
+        "kind": "PAYOUT",
+        "channel": "douyin",
+        "shop_id": "1",
+        "amount": "5.00",
+        "reference": "R1",
+        "booked_on": "2026-10-31",
+    }
     with pytest.raises((BadRequestError, ValueError)):
-        ManualEntryRequest.model_validate({**request, **change}).to_entry(recorded_by="t", recorded_at=RECORDED)
+        ManualEntryRequest.model_validate({**request, **change}).to_entry(
+            recorded_by="t", recorded_at=RECORDED
+        )
 
 
 # --------------------------------------------------------------------------- properties
 
-amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("999999.99"), places=2, allow_nan=False, allow_infinity=False)
+amounts = st.decimals(
+    min_value=Decimal("0.01"), max_value=Decimal("999999.99"), places=2, allow_nan=False, allow_infinity=False
+)
 entry_specs = st.lists(
     st.tuples(
         st.sampled_from([EntryKind.SALE, EntryKind.COMMISSION, EntryKind.REFUND, EntryKind.PAYOUT]),
@@ -314,9 +373,21 @@ def synthetic(specs: list[tuple[EntryKind, Decimal, int, EntryStatus]]) -> list[
         base = f"ORDER#{index}#{kind}#-"
         entries.append(
             SettlementEntry(
-                entry_id=f"{base}#{status}", base_id=base, channel=Platform.DOUYIN, shop_id="1", currency="CNY",
-                kind=kind, direction=direction, amount=amount, status=status, booking_date=on, value_date=on,
-                reference=f"R{index}", label=f"entry {index}", recorded_by="p", recorded_at=RECORDED,
+                entry_id=f"{base}#{status}",
+                base_id=base,
+                channel=Platform.DOUYIN,
+                shop_id="1",
+                currency="CNY",
+                kind=kind,
+                direction=direction,
+                amount=amount,
+                status=status,
+                booking_date=on,
+                value_date=on,
+                reference=f"R{index}",
+                label=f"entry {index}",
+                recorded_by="p",
+                recorded_at=RECORDED,
             )
         )
     return entries
@@ -338,14 +409,24 @@ def test_closing_is_opening_plus_credits_minus_debits_and_opens_the_next_month(s
             assert booked.opening == previous.closing
         previous = booked
     # everything booked up to the last month's end is in the last closing balance
-    total = sum((e.signed_amount for e in entries if e.status is EntryStatus.BOOK and e.booking_date <= date(2026, 11, 30)), Decimal(0))
-    assert previous is not None and previous.closing == total
+    total = sum(
+        (
+            e.signed_amount
+            for e in entries
+            if e.status is EntryStatus.BOOK and e.booking_date <= date(2026, 11, 30)
+        ),
+        Decimal(0),
+    )
+    assert previous is not None
+    assert previous.closing == total
 
 
 @settings(max_examples=15, deadline=None)
 @given(entry_specs)
 def test_every_generated_statement_validates_against_both_schemas(specs):
-    for made in build_statements(OCTOBER, Platform.DOUYIN, synthetic(specs), account=ACCOUNT, currencies=("CNY",)):
+    for made in build_statements(
+        OCTOBER, Platform.DOUYIN, synthetic(specs), account=ACCOUNT, currencies=("CNY",)
+    ):
         for version in CamtVersion:
             document = render(made, version)
             validate(document, version)
@@ -360,7 +441,9 @@ def test_every_generated_statement_validates_against_both_schemas(specs):
 
 def test_a_platform_without_a_payment_time_is_captured_when_the_order_was_placed():
     placed = datetime(2026, 10, 20, 1, 0, tzinfo=UTC)
-    shopify = order(platform=Platform.SHOPIFY, shop_id="s.myshopify.com", paid="10.00", currency="USD", paid_at=None)
+    shopify = order(
+        platform=Platform.SHOPIFY, shop_id="s.myshopify.com", paid="10.00", currency="USD", paid_at=None
+    )
     shopify = shopify.with_changes(paid_amount=Decimal("10.00"), placed_at=placed)
     assert {e.booking_date for e in entries_of(shopify)} == {date(2026, 10, 20)}
     assert entries_of(shopify.with_changes(status=OrderStatus.PENDING_PAYMENT)) == []

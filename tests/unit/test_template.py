@@ -645,7 +645,11 @@ def test_sanitizer_samples_carry_intake_envelopes_from_the_intake_queue(model: A
 
 def test_settlement_roles_reach_only_their_table_prefix_and_queue(model: AppModel):
     def statements(role_id: str) -> list[dict[str, Any]]:
-        return [s for s in allow_statements(model, role_id) if not as_list(s["Action"])[0].startswith(("logs:", "xray:"))]
+        return [
+            s
+            for s in allow_statements(model, role_id)
+            if not as_list(s["Action"])[0].startswith(("logs:", "xray:"))
+        ]
 
     recorder = statements(role_of(model, "SettlementRecorderFunction"))
     assert {json.dumps(s["Resource"], sort_keys=True): set(as_list(s["Action"])) for s in recorder} == {
@@ -657,14 +661,22 @@ def test_settlement_roles_reach_only_their_table_prefix_and_queue(model: AppMode
         json.dumps({"Fn::GetAtt": ["SettlementTable", "Arn"]}): {"dynamodb:PutItem"},
     }
     xml = statements(role_of(model, "SettlementXmlFunction"))
-    s3_resources = {json.dumps(r) for s in xml for r in as_list(s["Resource"]) if any("s3:" in a for a in as_list(s["Action"]))}
+    s3_resources = {
+        json.dumps(r)
+        for s in xml
+        for r in as_list(s["Resource"])
+        if any("s3:" in a for a in as_list(s["Action"]))
+    }
     assert s3_resources == {
         json.dumps({"Fn::Sub": "${SettlementBucket.Arn}/settlements/*"}),
         json.dumps({"Fn::GetAtt": ["SettlementBucket", "Arn"]}),
     }
     listing = next(s for s in xml if "s3:ListBucket" in as_list(s["Action"]))
     assert listing["Condition"] == {"StringLike": {"s3:prefix": "settlements/*"}}
-    assert not any("dynamodb:DeleteItem" in as_list(s["Action"]) or "dynamodb:UpdateItem" in as_list(s["Action"]) for s in recorder + xml)
+    assert not any(
+        "dynamodb:DeleteItem" in as_list(s["Action"]) or "dynamodb:UpdateItem" in as_list(s["Action"])
+        for s in recorder + xml
+    )
 
 
 def test_the_finance_role_reads_only_settlement_files_and_their_links(model: AppModel):
@@ -672,7 +684,13 @@ def test_the_finance_role_reads_only_settlement_files_and_their_links(model: App
     granted = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
     assert all(s["Effect"] == "Allow" for s in granted)
     actions = {a for s in granted for a in as_list(s["Action"])}
-    assert actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "execute-api:Invoke"}
+    assert actions == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:ListBucket",
+        "s3:ListBucketVersions",
+        "execute-api:Invoke",
+    }
     objects = next(s for s in granted if "s3:GetObject" in as_list(s["Action"]))
     assert objects["Resource"] == {"Fn::Sub": "${SettlementBucket.Arn}/settlements/*"}
     listing = next(s for s in granted if "s3:ListBucket" in as_list(s["Action"]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -115,21 +116,20 @@ def render_xlsx(statement: Statement) -> bytes:
     workbook.set_properties({"title": statement.statement_id, "created": _naive(statement.created_at)})
     money = workbook.add_format({"num_format": "#,##0.00" if statement.currency != "JPY" else "#,##0"})
     summary = workbook.add_worksheet("Summary")
-    for row, (label, value) in enumerate(
-        (
-            ("Statement", statement.statement_id),
-            ("Month", str(statement.month)),
-            ("Channel", str(statement.channel)),
-            ("Currency", statement.currency),
-            ("Status", str(statement.status)),
-            ("Account", statement.account.account_id),
-            ("Opening balance (OPBD)", statement.opening),
-            ("Credits", statement.credits),
-            ("Debits", statement.debits),
-            ("Closing balance (CLBD)", statement.closing),
-            ("Entries", len(statement.entries)),
-        )
-    ):
+    rows: tuple[tuple[str, str | int | Decimal], ...] = (
+        ("Statement", statement.statement_id),
+        ("Month", str(statement.month)),
+        ("Channel", str(statement.channel)),
+        ("Currency", statement.currency),
+        ("Status", str(statement.status)),
+        ("Account", statement.account.account_id),
+        ("Opening balance (OPBD)", statement.opening),
+        ("Credits", statement.credits),
+        ("Debits", statement.debits),
+        ("Closing balance (CLBD)", statement.closing),
+        ("Entries", len(statement.entries)),
+    )
+    for row, (label, value) in enumerate(rows):
         summary.write_string(row, 0, label)
         if isinstance(value, str):
             summary.write_string(row, 1, value)

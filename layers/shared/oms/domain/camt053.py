@@ -119,7 +119,8 @@ def render(statement: Statement, version: CamtVersion = DEFAULT_VERSION) -> byte
     for entry in statement.entries:
         _entry(w, stmt, entry)
     ElementTree.indent(root, space="  ")
-    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    document: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
 
 
 def _account(w: _Writer, stmt: ElementTree.Element, statement: Statement) -> None:

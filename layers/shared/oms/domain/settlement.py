@@ -260,6 +260,7 @@ def order_entries(
         kind: EntryKind,
         direction: Direction,
         amount: Decimal,
+        *,
         status: EntryStatus,
         on: date,
         label: str,
@@ -283,17 +284,19 @@ def order_entries(
             **extra,
         )
 
+    number = order.platform_order_id
+
     def sale_and_fees(status: EntryStatus, on: date) -> list[SettlementEntry]:
-        made = [entry(EntryKind.SALE, Direction.CRDT, sale, status, on, f"Sale {order.platform_order_id}")]
+        made = [entry(EntryKind.SALE, Direction.CRDT, sale, status=status, on=on, label=f"Sale {number}")]
         made += [
             entry(
                 EntryKind.COMMISSION,
                 Direction.DBIT,
                 amount,
-                status,
-                on,
-                f"{fee.label} {order.platform_order_id}",
-                fee.component,
+                status=status,
+                on=on,
+                label=f"{fee.label} {number}",
+                component=fee.component,
             )
             for fee, amount in fees
             if amount > 0
@@ -306,29 +309,19 @@ def order_entries(
     settled_at = _settled_at(order, refunded, reported is not None)
     if settled_at is None:
         return entries
-    settled_on = max(china_date(settled_at), captured_on)
-    entries += sale_and_fees(EntryStatus.BOOK, settled_on)
+    booked: dict[str, Any] = {"status": EntryStatus.BOOK, "on": max(china_date(settled_at), captured_on)}
+    entries += sale_and_fees(**booked)
     net_fees = sum((amount for _, amount in fees), Decimal(0))
     if refunded:
-        entries.append(
-            entry(
-                EntryKind.REFUND,
-                Direction.DBIT,
-                sale,
-                EntryStatus.BOOK,
-                settled_on,
-                f"Refund {order.platform_order_id}",
-            )
-        )
+        entries.append(entry(EntryKind.REFUND, Direction.DBIT, sale, label=f"Refund {number}", **booked))
         entries += [
             entry(
                 EntryKind.COMMISSION_REVERSAL,
                 Direction.CRDT,
                 amount,
-                EntryStatus.BOOK,
-                settled_on,
-                f"{fee.label} returned {order.platform_order_id}",
-                fee.component,
+                label=f"{fee.label} returned {number}",
+                component=fee.component,
+                **booked,
             )
             for fee, amount in fees
             if amount > 0
@@ -341,13 +334,12 @@ def order_entries(
                 EntryKind.ADJUSTMENT,
                 Direction.DBIT if difference > 0 else Direction.CRDT,
                 abs(difference),
-                EntryStatus.BOOK,
-                settled_on,
-                f"Platform-reported commission {order.platform_order_id}",
-                "reported_commission",
+                label=f"Platform-reported commission {number}",
+                component="reported_commission",
                 source=EntrySource.PLATFORM,
                 computed_amount=net_fees,
                 reported_amount=reported,
+                **booked,
             )
         )
     return entries

@@ -385,7 +385,9 @@ def _settle_tags(detail: Mapping[str, Any]) -> dict[str, str]:
     entries take both over the fee rules' estimate (``oms.domain.settlement``).
     """
     settle = _optional_section(detail, "settle_info")
-    settle_time = optional_utc_from_unix(settle.get("settle_time"), field="order_detail.settle_info.settle_time")
+    settle_time = optional_utc_from_unix(
+        settle.get("settle_time"), field="order_detail.settle_info.settle_time"
+    )
     if settle.get("commission_fee") is None or settle_time is None:
         return {}
     fee = minor_amount(settle["commission_fee"], CURRENCY, field="order_detail.settle_info.commission_fee")

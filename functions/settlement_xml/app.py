@@ -11,6 +11,7 @@ All routes are IAM-authorised. Errors are typed and answered with their ``http_s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
-from oms.domain.errors import BadRequestError, OmsError
+from oms.api import answer_typed_errors, caller, json_object
+from oms.domain.errors import BadRequestError
+from oms.domain.model import Platform
 from oms.domain.settlement import Month
 from oms.observability import count
 from oms.services.settlement import parse_channels
@@ -27,11 +30,12 @@ from oms.services.settlement import parse_channels
 logger = Logger()
 tracer = Tracer()
 app = APIGatewayHttpResolver()
+answer_typed_errors(app, logger)
 
 
 @app.post("/settlements/generate")
 def generate() -> dict[str, Any]:
-    body = _json_object()
+    body = json_object(app)
     month = Month.parse(str(body.get("month") or ""))
     channels = parse_channels(body.get("channel"))
     return _generate(month, channels)
@@ -41,13 +45,12 @@ def generate() -> dict[str, Any]:
 def links() -> dict[str, Any]:
     month = Month.parse(app.current_event.get_query_string_value("month") or "")
     channel = app.current_event.get_query_string_value("channel")
-    (only,) = parse_channels(channel) if channel else (None,)
-    return composition.settlement_statements().links(month, only)
+    return composition.settlement_statements().links(month, parse_channels(channel)[0] if channel else None)
 
 
 @app.post("/settlements/entries")
 def record_entry() -> Response[dict[str, Any]]:
-    created, entry = composition.settlement_recorder().record_manual(_json_object(), actor=_caller())
+    created, entry = composition.settlement_recorder().record_manual(json_object(app), actor=caller(app))
     return Response(
         status_code=201 if created else 200,
         content_type="application/json",
@@ -55,40 +58,12 @@ def record_entry() -> Response[dict[str, Any]]:
     )
 
 
-def _generate(month: Month, channels: Any) -> dict[str, Any]:
+def _generate(month: Month, channels: Sequence[Platform]) -> dict[str, Any]:
     report = composition.settlement_statements().generate(month, channels).as_dict()
     written = sum(1 for statement in report["statements"] for f in statement["files"] if f["changed"])
     count("SettlementFilesWritten", written)
     logger.info("statements generated", extra={"month": str(month), "files_written": written})
     return report
-
-
-def _json_object() -> dict[str, Any]:
-    try:
-        body = app.current_event.json_body if app.current_event.body else {}
-    except ValueError as error:
-        raise BadRequestError("the body is not JSON") from error
-    if not isinstance(body, dict):
-        raise BadRequestError("the body must be a JSON object")
-    return body
-
-
-def _caller() -> str:
-    event: Any = app.current_event
-    try:
-        return str(event.request_context.authorizer.iam.user_arn or "unknown")
-    except (AttributeError, KeyError, TypeError):
-        return "unknown"
-
-
-@app.exception_handler(OmsError)  # type: ignore[untyped-decorator]
-def typed_error(error: OmsError) -> Response[dict[str, Any]]:
-    logger.info("request refused", extra={"code": str(error.code)})
-    return Response(
-        status_code=error.http_status,
-        content_type="application/json",
-        body={"error": str(error.code), "message": error.message, "details": error.details},
-    )
 
 
 def monthly_run(event: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from bench import cold_start
 from bench.cost import Prices, cost_report
 from bench.harness import BenchContext, Options, Suite, Table, fmt, usd
 from bench.pipeline import INTAKE, SANITIZER, TEMPLATE, profile_replay, record, replay
+from bench.settlement import SettlementSuite
 from bench.usage import summarize, usage_of
 from bench.workload import build_workload
 from local.template import AppModel
@@ -420,4 +421,4 @@ class CostSuite:
         return [table, durations]
 
 
-SUITES: list[Suite] = [ColdStartSuite(), AwsCallsSuite(), CpuSuite(), CostSuite()]
+SUITES: list[Suite] = [ColdStartSuite(), AwsCallsSuite(), CpuSuite(), CostSuite(), SettlementSuite()]

@@ -159,7 +159,6 @@ def _entry(w: _Writer, stmt: ElementTree.Element, entry: SettlementEntry) -> Non
     else:
         amounts = w.path(details, "AmtDtls/TxAmt")
         w.add(amounts, "Amt", _amount(entry.amount, entry.currency), Ccy=entry.currency)
-    _bank_transaction_code(w, details, entry)
     w.path(details, "RmtInf/Ustrd", fit(entry.label, 140))
     w.add(node, "AddtlNtryInf", fit(_additional_information(entry), 500))
 

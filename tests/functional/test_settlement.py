@@ -239,3 +239,22 @@ def test_payouts_are_recorded_once_and_a_reused_reference_is_a_conflict(settled:
     _, report = call("POST", "/settlements/generate", body={"month": "2026-10", "channel": "douyin"})
     booked = next(s for s in report["statements"] if s["status"] == "BOOK")
     assert booked["closing_balance"] == "14.30"  # 94.30 - 80.00
+
+
+def test_the_deployment_can_choose_camt_053_001_02_and_name_the_merchant_accounts(
+    settled: Deployed, monkeypatch: pytest.MonkeyPatch
+):
+    # GIVEN a deployment for an importer that reads only .001.02, with Douyin's real account id
+    monkeypatch.setenv("SETTLEMENT_CAMT_VERSION", "camt.053.001.02")
+    monkeypatch.setenv(
+        "SETTLEMENT_ACCOUNTS", json.dumps({"douyin": {"account_id": "4200012345", "name": "Douyin 100001"}})
+    )
+    composition.reset()
+    month_of_orders(settled)
+    status, report = call("POST", "/settlements/generate", body={"month": "2026-10", "channel": "douyin"})
+    assert (status, report["format"]) == (200, "camt.053.001.02")
+    document = bucket_object(settled, "settlements/2026-10/douyin/CNY-BOOK.xml")
+    validate(document, CamtVersion.V02)
+    assert b"urn:iso:std:iso:20022:tech:xsd:camt.053.001.02" in document
+    assert b"<Id>4200012345</Id>" in document
+    assert b"<Nm>Douyin 100001</Nm>" in document

@@ -8,7 +8,7 @@
 3. The oracle: for each channel, the booked statement's credits, debits and closing balance equal
    the sum of the orders' sales, fees and refunds settled that month, and the pending statement's
    balance the sales less fees of the orders still open at the month's end, to the fen. The
-   orders are read over the admin API; fees from the versioned fee rules data file.
+   orders are read from the Orders table; fees from the versioned fee rules data file.
 """
 
 from __future__ import annotations
@@ -176,27 +176,26 @@ def _totals(document: bytes) -> dict[str, Any]:
 
 
 def _oracle(stack: LocalStack, first_day: date, last_day: date) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """What each statement must say, from the orders as the admin API returns them."""
+    """What each statement must say, from the orders as stored."""
     rules = json.loads(FEE_RULES.read_text(encoding="utf-8"))["channels"]
     expected: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(
         lambda: {"credits": Decimal(0), "debits": Decimal(0), "net": Decimal(0), "orders": 0}
     )
-    for order_id in _order_ids(stack):
-        order = stack.admin_get(f"/orders/{order_id}").json()["order"]
+    for order in _orders(stack):
         if order["status"] == "pending_payment":
             continue  # the settlement queue's subscription leaves unpaid orders out
         if order.get("paid_at"):
             amount, captured_at = order.get("paid_amount") or order.get("total_amount"), order["paid_at"]
         else:  # a platform without a payment time (Shopify): captured when placed
             amount, captured_at = order.get("paid_amount"), order.get("placed_at") or order["created_at"]
-        if not amount or Decimal(amount) <= 0:
+        if not amount or Decimal(str(amount)) <= 0:
             continue
         currency = order["currency"]
-        sale = Decimal(amount)
+        sale = Decimal(str(amount))
         captured = _china_day(captured_at)
         fees = _fees(rules.get(order["platform"], []), captured, sale, currency)
         refunded = order["refund_status"] == "refunded" or order["status"] == "cancelled"
-        reported = order["tags"].get("settle_info.commission_fee")
+        reported = order.get("tags", {}).get("settle_info.commission_fee")
         settled = _settled_day(order, refunded, reported is not None)
         if settled is not None:
             settled = max(settled, captured)
@@ -220,20 +219,24 @@ def _oracle(stack: LocalStack, first_day: date, last_day: date) -> dict[tuple[st
     return expected
 
 
-def _order_ids(stack: LocalStack) -> list[str]:
-    table = stack.deployed.names["OrdersTable"]
-    ids: list[str] = []
+def _orders(stack: LocalStack) -> list[dict[str, Any]]:
+    """Every order header as stored (one scan: reading 250 orders over the API took half a minute)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
     request: dict[str, Any] = {
-        "TableName": table,
+        "TableName": stack.deployed.names["OrdersTable"],
         "FilterExpression": "SK = :header",
         "ExpressionAttributeValues": {":header": {"S": "#ORDER"}},
-        "ProjectionExpression": "order_id",
     }
+    orders: list[dict[str, Any]] = []
     while True:
         page = stack.dynamodb.scan(**request)
-        ids += [item["order_id"]["S"] for item in page.get("Items", [])]
+        orders += [
+            {k: deserializer.deserialize(v) for k, v in item.items()} for item in page.get("Items", [])
+        ]
         if "LastEvaluatedKey" not in page:
-            return sorted(ids)
+            return sorted(orders, key=lambda order: str(order["order_id"]))
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
@@ -242,7 +245,7 @@ def _china_day(text: str) -> date:
 
 
 def _settled_day(order: Mapping[str, Any], refunded: bool, reported: bool) -> date | None:
-    if reported and order["tags"].get("settle_info.settle_time"):
+    if reported and order.get("tags", {}).get("settle_info.settle_time"):
         return _china_day(order["tags"]["settle_info.settle_time"])
     if order["refund_status"] == "refunded":
         return _china_day(order["refund_key"]["at"])

@@ -36,6 +36,11 @@ class Settings:
     order_events_topic_arn: str = ""
     #: Reports for people (diagnosis exports, patrol, inventory and fulfilment reports)
     reports_bucket: str = ""
+    #: Returns (issue 8): the table, the write-once digest bucket, the code and scanner keys
+    returns_table: str = ""
+    return_digest_bucket: str = ""
+    return_code_keys_secret: str = ""
+    return_scanners_secret: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -58,6 +63,10 @@ class Settings:
             rules_cache_seconds=int(env.get("RULES_CACHE_SECONDS", "30")),
             order_events_topic_arn=env.get("ORDER_EVENTS_TOPIC_ARN", ""),
             reports_bucket=env.get("REPORTS_BUCKET", ""),
+            returns_table=env.get("RETURNS_TABLE", ""),
+            return_digest_bucket=env.get("RETURN_DIGEST_BUCKET", ""),
+            return_code_keys_secret=env.get("RETURN_CODE_KEYS_SECRET", ""),
+            return_scanners_secret=env.get("RETURN_SCANNERS_SECRET", ""),
         )
 
 

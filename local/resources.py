@@ -780,14 +780,18 @@ def _create_secret(
     properties: Mapping[str, Any],
     credentials: Mapping[str, Any] | None,
 ) -> None:
-    _reject_unknown(logical_id, properties, {"Name", "Description", "SecretString", "GenerateSecretString", "Tags"})
+    _reject_unknown(
+        logical_id, properties, {"Name", "Description", "SecretString", "GenerateSecretString", "Tags"}
+    )
     name = deployed.names[logical_id]
     # ``<stack>/platforms/<platform>``: the last segment names the credentials.json section.
     platform = name.rsplit("/", 1)[-1]
     if credentials is not None and platform in credentials:
         secret_string = json.dumps(credentials[platform], sort_keys=True)
     elif "GenerateSecretString" in properties:
-        secret_string = _generated_secret(secrets_manager, deployed.evaluate(properties["GenerateSecretString"]))
+        secret_string = _generated_secret(
+            secrets_manager, deployed.evaluate(properties["GenerateSecretString"])
+        )
     else:
         secret_string = deployed.resolve(properties.get("SecretString", "{}"))
     try:
@@ -823,7 +827,9 @@ def _generated_secret(secrets_manager: Any, spec: Mapping[str, Any]) -> str:
         "GenerateSecretString", spec, _GENERATE_OPTIONS | {"SecretStringTemplate", "GenerateStringKey"}
     )
     options = {
-        key: int(value) if key == "PasswordLength" else (value in (True, "true") if key != "ExcludeCharacters" else value)
+        key: int(value)
+        if key == "PasswordLength"
+        else (value in (True, "true") if key != "ExcludeCharacters" else value)
         for key, value in spec.items()
         if key in _GENERATE_OPTIONS
     }

@@ -55,7 +55,7 @@ class Device:
         )
 
 
-def scan_body(
+def scan_body(  # noqa: PLR0917 - the fields of one scan, in the order a device reads them
     scan_id: str,
     kind: str,
     operator_id: str,

@@ -36,11 +36,23 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if job == "sweep":
         report = service.sweep(now)
         logger.info("gap sweep", extra={"examined": report.examined, "alerts": len(report.alerts)})
-        return {"job": job, "examined": report.examined, "alerts": [alert.dedupe_key for alert in report.alerts]}
+        return {
+            "job": job,
+            "examined": report.examined,
+            "alerts": [alert.dedupe_key for alert in report.alerts],
+        }
     if job == "anchor":
         # The run after midnight anchors the day that just ended.
         day = f"{now - timedelta(days=1):%Y-%m-%d}"
         anchored = service.anchor(day)
-        logger.info("chain heads anchored", extra={"day": day, "heads": anchored.heads, "key": anchored.digest_key})
-        return {"job": job, "day": day, "heads": anchored.heads, "key": anchored.digest_key, "root": anchored.root}
+        logger.info(
+            "chain heads anchored", extra={"day": day, "heads": anchored.heads, "key": anchored.digest_key}
+        )
+        return {
+            "job": job,
+            "day": day,
+            "heads": anchored.heads,
+            "key": anchored.digest_key,
+            "root": anchored.root,
+        }
     raise BadRequestError("unknown job", job=str(job)[:40])

@@ -44,5 +44,7 @@ def handle_record(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dict(
-        process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+        process_partial_response(
+            event=event, record_handler=handle_record, processor=processor, context=context
+        )
     )

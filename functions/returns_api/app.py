@@ -39,12 +39,14 @@ def customer_view(code: str) -> dict[str, Any]:
 @app.post("/returns/<code>/scans")
 def record_scan(code: str) -> Response[dict[str, Any]]:
     event = app.current_event
-    body = event.decoded_body.encode("utf-8") if event.body else b""
+    body = (event.decoded_body or "").encode("utf-8")
     recorded = composition.returns_service().record_scan(
         unquote(code), path=f"/returns/{code}/scans", headers=dict(event.headers or {}), body=body
     )
     return Response(
-        status_code=200 if recorded.duplicate else 201, content_type="application/json", body=recorded.as_dict()
+        status_code=200 if recorded.duplicate else 201,
+        content_type="application/json",
+        body=recorded.as_dict(),
     )
 
 

@@ -30,7 +30,9 @@ _deserializer = TypeDeserializer()
 
 def _item(stack: LocalStack, pk: str, sk: str) -> dict[str, Any] | None:
     reply = stack.dynamodb.get_item(
-        TableName=stack.deployed.names["ReturnsTable"], Key={"PK": {"S": pk}, "SK": {"S": sk}}, ConsistentRead=True
+        TableName=stack.deployed.names["ReturnsTable"],
+        Key={"PK": {"S": pk}, "SK": {"S": sk}},
+        ConsistentRead=True,
     )
     item = reply.get("Item")
     return {key: _deserializer.deserialize(value) for key, value in item.items()} if item else None
@@ -94,7 +96,13 @@ def test_an_after_sale_push_after_shipment_opens_one_return_bound_to_the_order(d
     push_wechat(drained, "channels_ec_order_deliver", number, minutes(30), nonce="1234568101")
     assert drained.drain(timeout=60)
     after_sale = simulator.wechat_order(
-        number, WECHAT_APP, 30, minutes(40), LINES, payment_id="4200008101", aftersale_open={"3500000000001": 1}
+        number,
+        WECHAT_APP,
+        30,
+        minutes(40),
+        LINES,
+        payment_id="4200008101",
+        aftersale_open={"3500000000001": 1},
     )
     drained.simulator.put_order("wechat_channels", WECHAT_APP, after_sale)
     # WHEN the after-sale push arrives (twice: platforms redeliver)
@@ -125,7 +133,9 @@ def test_an_operator_opens_a_return_once_per_request_id(stack: LocalStack, order
     assert (first.status, again.status) == (201, 200)
     assert first.json()["code"] == again.json()["code"]
     code = first.json()["code"]
-    assert len(code) == 19 and code.isalnum() and code.isupper()
+    assert len(code) == 19
+    assert code.isalnum()
+    assert code.isupper()
     # Without SigV4 the operator route is closed; lines the order does not have are refused.
     assert stack.request("POST", "/returns", body="{}").status == 403
     reply = _open(stack, order_id, "req-8002", quantity=99)
@@ -153,20 +163,26 @@ def test_pickup_then_receipt_builds_a_verified_chain_and_a_masked_customer_view(
     assert [step["kind"] for step in view["steps"]] == ["opened", "pickup", "receipt"]
     assert (view["steps"][1]["handled_by"], view["steps"][1]["partner"]) == ("W******", "SF Express")
     text = json.dumps(view)
-    assert "Wang Lei" not in text and "Li Na" not in text and courier.fingerprint not in text
+    for private in ("Wang Lei", "Li Na", courier.fingerprint):
+        assert private not in text
 
     verified = stack.admin_get(f"/returns/{code}/verify").json()
-    assert verified["ok"] and verified["intact"] and verified["events_checked"] == 3
+    assert (verified["ok"], verified["intact"], verified["events_checked"]) == (True, True, 3)
     assert verified["anchor"]["status"] == "not_yet_anchored"
     assert stack.request("GET", f"/returns/{code}/verify").status == 403
 
 
-def test_the_evidence_report_is_escaped_html_and_json(
-    stack: LocalStack, order_id: str, courier: Device
-):
+def test_the_evidence_report_is_escaped_html_and_json(stack: LocalStack, order_id: str, courier: Device):
     code = _open(stack, order_id, "req-8020").json()["code"]
-    body = scan_body("scan-8020-1", "pickup", "C-<script>", "<img src=x onerror=alert(1)>",
-                     courier.fingerprint, _now_text(), photo_ref="s3://photos/<b>8020</b>.jpg")
+    body = scan_body(
+        "scan-8020-1",
+        "pickup",
+        "C-<script>",
+        "<img src=x onerror=alert(1)>",
+        courier.fingerprint,
+        _now_text(),
+        photo_ref="s3://photos/<b>8020</b>.jpg",
+    )
     assert courier.scan(stack, code, body).status == 201
     report = stack.admin_get(f"/returns/{code}/evidence", format="json").json()
     assert [event["kind"] for event in report["timeline"]] == ["opened", "pickup"]
@@ -175,12 +191,16 @@ def test_the_evidence_report_is_escaped_html_and_json(
     assert report["photos"] == ["s3://photos/<b>8020</b>.jpg"]
     assert report["verification"]["intact"] is True
     page = stack.admin_get(f"/returns/{code}/evidence")
-    assert page.status == 200 and page.headers.get("content-type", "").startswith("text/html")
-    assert "<img src=x" not in page.text and "<script>" not in page.text
+    assert page.status == 200
+    assert page.headers.get("content-type", "").startswith("text/html")
+    assert "<img src=x" not in page.text
+    assert "<script>" not in page.text
     assert "&lt;img src=x onerror=alert(1)&gt;" in page.text
 
 
-def test_forged_and_unknown_codes_are_refused_and_kept_as_attempts(stack: LocalStack, order_id: str, courier: Device):
+def test_forged_and_unknown_codes_are_refused_and_kept_as_attempts(
+    stack: LocalStack, order_id: str, courier: Device
+):
     code = _open(stack, order_id, "req-8030").json()["code"]
     forged = code[:-1] + ("0" if code[-1] != "0" else "1")
     unknown = code[0] + "ZZZZZZZZZZ" + code[11:]
@@ -252,7 +272,9 @@ def test_concurrent_scans_append_one_after_another_without_forking_the_chain(
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(reply.status for reply in replies) == [201] * 8, [r.text for r in replies if r.status != 201]
+    assert sorted(reply.status for reply in replies) == [201] * 8, [
+        r.text for r in replies if r.status != 201
+    ]
     assert sorted(reply.json()["seq"] for reply in replies) == list(range(2, 10))
     verified = stack.admin_get(f"/returns/{code}/verify").json()
     assert (verified["intact"], verified["events_checked"], verified["head"]["seq"]) == (True, 9, 9)
@@ -281,12 +303,12 @@ def test_an_event_altered_in_the_table_is_named_by_verify(
     )
     verified = stack.admin_get(f"/returns/{code}/verify").json()
     assert verified["ok"] is False
-    assert verified["broken"]["seq"] == 2 and verified["broken"]["problem"] == "altered"
+    assert (verified["broken"]["seq"], verified["broken"]["problem"]) == (2, "altered")
     page = stack.admin_get(f"/returns/{code}/evidence").text
     assert "Chain broken at event 2" in page
 
 
-# --------------------------------------------------------------------------- schedules (move the clock: keep last)
+# ------------------------------------------------------------------- schedules (keep last: moves the clock)
 
 
 def test_a_pickup_without_receipt_for_72_hours_alerts_once_and_the_day_is_anchored(
@@ -314,12 +336,13 @@ def test_a_pickup_without_receipt_for_72_hours_alerts_once_and_the_day_is_anchor
 
     # The day's digest is on the Object Lock bucket, locked, and anchors the on-time return's head
     anchors = [firing.result for firing in firings if firing.result and firing.result.get("job") == "anchor"]
-    assert anchors and anchors[0]["heads"] >= 2
+    assert anchors
+    assert anchors[0]["heads"] >= 2
     bucket = stack.deployed.names["ReturnDigestBucket"]
     head = stack.s3.head_object(Bucket=bucket, Key=anchors[0]["key"])
     assert head["ObjectLockMode"] == "GOVERNANCE"
     with pytest.raises(Exception, match="AccessDenied"):
         stack.s3.delete_object(Bucket=bucket, Key=anchors[0]["key"], VersionId=head["VersionId"])
     verified = stack.admin_get(f"/returns/{on_time}/verify").json()
-    assert verified["ok"] and verified["anchor"]["status"] == "matches"
+    assert (verified["ok"], verified["anchor"]["status"]) == (True, "matches")
     assert verified["anchor"]["digest_key"] == anchors[0]["key"]

@@ -61,7 +61,7 @@ class SecretScanners(_JsonSecret):
         if not isinstance(entry, dict) or not isinstance(entry.get("key"), str) or len(entry["key"]) < 32:
             return None
         try:
-            role = ScannerRole(entry.get("role"))
+            role = ScannerRole(str(entry.get("role")))
         except ValueError:
             return None
         return Scanner(device_id, entry["key"].encode("utf-8"), role, str(entry.get("partner", "")))

@@ -171,13 +171,20 @@ class DynamoReturnsRepository:
             _link(item)
             for item in self._query(
                 KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
-                ExpressionAttributeValues=to_attributes({":pk": return_pk(return_id), ":prefix": EVENT_PREFIX}),
+                ExpressionAttributeValues=to_attributes(
+                    {":pk": return_pk(return_id), ":prefix": EVENT_PREFIX}
+                ),
                 ConsistentRead=True,
             )
         ]
 
     def create(self, record: ReturnRecord, first: StoredLink, once_key: str) -> str:
-        opening = {"PK": f"OPEN#{once_key}", "SK": "OPEN", "type": "return_opening", "return_id": record.return_id}
+        opening = {
+            "PK": f"OPEN#{once_key}",
+            "SK": "OPEN",
+            "type": "return_opening",
+            "return_id": record.return_id,
+        }
         actions = [
             {"Put": self._put(opening, "attribute_not_exists(PK)")},
             {"Put": self._put(record_item(record), "attribute_not_exists(PK)")},
@@ -197,7 +204,9 @@ class DynamoReturnsRepository:
                 return str(from_attributes(item)["return_id"])
         raise ConcurrentUpdateError("the return id is taken", return_id=record.return_id, reasons=reasons)
 
-    def append(self, before: ReturnRecord, after: ReturnRecord, link: StoredLink, once_key: str) -> int | None:
+    def append(
+        self, before: ReturnRecord, after: ReturnRecord, link: StoredLink, once_key: str
+    ) -> int | None:
         state = _state(after)
         names = {f"#a{index}": name for index, name in enumerate(state)}
         values = {f":a{index}": value for index, value in enumerate(state.values()) if value is not None}
@@ -289,7 +298,9 @@ class DynamoReturnsRepository:
                         "SET anchor_seq = :seq, anchor_hash = :hash, anchor_key = :key, anchor_day = :day, "
                         "anchor_root = :root"
                     ),
-                    ConditionExpression="attribute_exists(PK) AND (attribute_not_exists(anchor_seq) OR anchor_seq <= :seq)",
+                    ConditionExpression=(
+                        "attribute_exists(PK) AND (attribute_not_exists(anchor_seq) OR anchor_seq <= :seq)"
+                    ),
                     ExpressionAttributeValues=to_attributes(
                         {
                             ":seq": anchor.seq,
@@ -355,7 +366,9 @@ class DynamoReturnsRepository:
             self._dynamodb.transact_write_items(TransactItems=actions)
         except ClientError as error:
             if error_code(error) == "TransactionCanceledException":
-                return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+                return [
+                    reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])
+                ]
             raise translate(error, "TransactWriteItems", **context) from error
         except BotoCoreError as error:
             raise translate(error, "TransactWriteItems", **context) from error

@@ -240,7 +240,9 @@ def _check_link(link: StoredLink, expected: int, previous: str) -> BrokenLink | 
 
 def _check_head(count: int, last_hash: str, head_seq: int, head_hash: str) -> BrokenLink | None:
     if count < head_seq:
-        return BrokenLink(count + 1, LinkProblem.REMOVED, f"the head is at {head_seq}; event {count + 1} is gone")
+        return BrokenLink(
+            count + 1, LinkProblem.REMOVED, f"the head is at {head_seq}; event {count + 1} is gone"
+        )
     if count > head_seq:
         return BrokenLink(
             head_seq + 1, LinkProblem.INSERTED, f"event {head_seq + 1} lies beyond the head ({head_seq})"

@@ -139,16 +139,16 @@ def code_mac(key: bytes, key_version: str, return_id: str, order_id: str, lines:
             "key_version": key_version,
             "return_id": return_id,
             "order_id": order_id,
-            "lines": sorted(
-                ([line.line_id, line.sku_id, line.quantity] for line in lines), key=lambda item: str(item)
-            ),
+            "lines": sorted([line.line_id, line.sku_id, line.quantity] for line in lines),
         }
     )
     digest = hmac.new(key, message, hashlib.sha256).digest()
     return encode_crockford(int.from_bytes(digest[:5], "big"), MAC_CHARS)
 
 
-def issue_code(key: bytes, key_version: str, return_id: str, order_id: str, lines: Sequence[ReturnLine]) -> str:
+def issue_code(
+    key: bytes, key_version: str, return_id: str, order_id: str, lines: Sequence[ReturnLine]
+) -> str:
     if len(key_version) != 1 or key_version not in CROCKFORD:
         raise ValueError("a key version is one Crockford character")
     return key_version + return_id + code_mac(key, key_version, return_id, order_id, lines)
@@ -243,4 +243,6 @@ class ReturnRecord:
         """True while the 72-hour sweeper must look at this return (sparse index entry)."""
         if self.pickup_at is None or self.gap_alerted:
             return False
-        return self.receipt_at is None or gap_rule(self.pickup_at, self.receipt_at, self.receipt_at) is not None
+        return (
+            self.receipt_at is None or gap_rule(self.pickup_at, self.receipt_at, self.receipt_at) is not None
+        )

@@ -11,9 +11,9 @@ from oms.domain.alerts import Alert
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.model import Cohort, FailureRecord, HistoryEntry, Order, Platform
 from oms.domain.order_events import OrderChanged
-from oms.domain.rules import ManagedRule, RuleAudit, RuleChange, RuleSet
 from oms.domain.return_chain import Anchor, StoredLink
 from oms.domain.returns import ReturnRecord, Scanner
+from oms.domain.rules import ManagedRule, RuleAudit, RuleChange, RuleSet
 from oms.domain.state_machine import Decision
 from oms.platforms.base import AppSecrets
 
@@ -254,7 +254,9 @@ class ReturnsRepository(Protocol):
         """
         ...
 
-    def append(self, before: ReturnRecord, after: ReturnRecord, link: StoredLink, once_key: str) -> int | None:
+    def append(
+        self, before: ReturnRecord, after: ReturnRecord, link: StoredLink, once_key: str
+    ) -> int | None:
         """Append ``link`` if the head is still ``before``'s and ``once_key`` is new on this return.
 
         Returns None when appended, or the sequence number ``once_key`` appended before (a

@@ -69,10 +69,11 @@ def render_html(evidence: Mapping[str, Any]) -> str:
         for line in order["lines"]
     )
     return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>Return {_text(summary['code'])} - evidence</title><style>{_STYLE}</style></head><body>"
         f"<h1>Return {_text(summary['code'])}</h1>"
-        f"<p>Order {_text(order['platform_order_id'])} on {_text(order['platform'])} (shop {_text(order['shop_id'])},"
+        f"<p>Order {_text(order['platform_order_id'])} on {_text(order['platform'])}"
+        f" (shop {_text(order['shop_id'])},"
         f" unified id {_text(order['order_id'])}); status {_text(summary['status'])};"
         f" opened {_text(summary['opened_at'])} by {_text(summary['source'])}.</p>"
         f"<ul>{lines}</ul>"

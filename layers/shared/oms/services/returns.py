@@ -30,6 +30,7 @@ from oms.domain.errors import (
     ScannerUnauthenticatedError,
     StorageError,
 )
+from oms.domain.model import Order
 from oms.domain.order_events import OrderChanged
 from oms.domain.return_chain import (
     ALGORITHM,
@@ -54,16 +55,15 @@ from oms.domain.returns import (
     ReturnStatus,
     ScanKind,
     Scanner,
+    code_matches,
     gap_rule,
     issue_code,
-    code_matches,
     mask_name,
     new_return_id,
     parse_code,
     scan_flags,
     scan_signature,
 )
-from oms.domain.model import Order
 from oms.domain.status import OrderStatus, RefundStatus
 from oms.observability import count
 from oms.services.ports import (
@@ -230,8 +230,14 @@ class ReturnsService:
         if order is None:
             raise OrderNotFoundError("no such order", order_id=request.order_id)
         lines = _returned_lines(order, request.lines)
-        return self._open(order, lines, source="operator", opened_by=actor, reason=request.reason,
-                          once_key=f"operator#{request.request_id}")
+        return self._open(
+            order,
+            lines,
+            source="operator",
+            opened_by=actor,
+            reason=request.reason,
+            once_key=f"operator#{request.request_id}",
+        )
 
     def open_from_change(self, change: OrderChanged) -> Opened | None:
         """Open the return an after-sale change implies: a refund asked for after shipment.
@@ -249,11 +255,23 @@ class ReturnsService:
         )
         if not lines:
             return None
-        return self._open(order, lines, source=f"platform:{order.platform}", opened_by=change.change_id,
-                          reason=f"after-sale {change.refund_after}", once_key=f"order#{order.order_id}")
+        return self._open(
+            order,
+            lines,
+            source=f"platform:{order.platform}",
+            opened_by=change.change_id,
+            reason=f"after-sale {change.refund_after}",
+            once_key=f"order#{order.order_id}",
+        )
 
     def _open(
-        self, order: Order, lines: tuple[ReturnLine, ...], *, source: str, opened_by: str, reason: str,
+        self,
+        order: Order,
+        lines: tuple[ReturnLine, ...],
+        *,
+        source: str,
+        opened_by: str,
+        reason: str,
         once_key: str,
     ) -> Opened:
         now = self._clock()
@@ -299,7 +317,7 @@ class ReturnsService:
             except ConcurrentUpdateError:
                 continue  # the drawn id is taken: draw another
             if stored_id == return_id:
-                count("ReturnsOpened", source=source.split(":")[0])
+                count("ReturnsOpened", source=source.split(":", maxsplit=1)[0])
                 return Opened(record, created=True)
             existing = self._repository.get(stored_id)
             if existing is None:
@@ -309,9 +327,7 @@ class ReturnsService:
 
     # ------------------------------------------------------------------ scans
 
-    def record_scan(
-        self, code_text: str, path: str, headers: Mapping[str, str], body: bytes
-    ) -> ScanRecorded:
+    def record_scan(self, code_text: str, path: str, headers: Mapping[str, str], body: bytes) -> ScanRecorded:
         """Authenticate the device, check the code, append the scan (flagged where doubtful)."""
         now = self._clock()
         scanner = self._authenticate(path, headers, body, now)
@@ -329,7 +345,9 @@ class ReturnsService:
         once_key = f"scan#{scanner.device_id}#{request.scan_id}"
         for _ in range(APPEND_ATTEMPTS):
             recorded_at = self._clock()
-            flags = scan_flags(request.kind, record.pickups, record.receipts, request.device_time, recorded_at)
+            flags = scan_flags(
+                request.kind, record.pickups, record.receipts, request.device_time, recorded_at
+            )
             event = {
                 "v": 1,
                 "seq": record.head_seq + 1,
@@ -364,7 +382,7 @@ class ReturnsService:
             for flag in flags:
                 count("ReturnScanFlagged", flag=str(flag))
             count("ReturnScans", kind=str(request.kind), partner=scanner.partner)
-            return ScanRecorded(record.return_id, event["seq"], False, tuple(event["flags"]), event)
+            return ScanRecorded(record.return_id, record.head_seq + 1, False, tuple(map(str, flags)), event)
         raise ConcurrentUpdateError("the return kept changing; scan again", return_id=record.return_id)
 
     def _duplicate_scan(self, return_id: str, seq: int) -> ScanRecorded:
@@ -372,7 +390,9 @@ class ReturnsService:
         event = dict(link.event) if link and link.event else {}
         return ScanRecorded(return_id, seq, True, tuple(event.get("flags", ())), event)
 
-    def _append(self, before: ReturnRecord, after: ReturnRecord, event: dict[str, Any], once_key: str) -> int | None:
+    def _append(
+        self, before: ReturnRecord, after: ReturnRecord, event: dict[str, Any], once_key: str
+    ) -> int | None:
         link = StoredLink(before.head_seq + 1, event, link_hash(event, before.head_hash), before.head_hash)
         after = replace(after, head_seq=link.position, head_hash=link.hash)
         return self._repository.append(before, after, link, once_key)
@@ -414,7 +434,9 @@ class ReturnsService:
 
     def _reject(self, reason: str, route: str, code_text: str) -> NoReturn:
         prefix = code_text[:6]
-        logger.warning("return code rejected", extra={"reason": reason, "route": route, "code_prefix": prefix})
+        logger.warning(
+            "return code rejected", extra={"reason": reason, "route": route, "code_prefix": prefix}
+        )
         count("ReturnCodeRejected", reason=reason, route=route)
         self._repository.record_attempt(self._clock(), reason, route, prefix)
         raise ReturnCodeInvalidError("no return has this code")
@@ -431,10 +453,16 @@ class ReturnsService:
         for link in self._repository.links(record.return_id):
             event = link.event or {}
             data = event.get("data") or {}
-            step: dict[str, Any] = {"seq": event.get("seq"), "kind": event.get("kind"), "at": event.get("recorded_at")}
+            step: dict[str, Any] = {
+                "seq": event.get("seq"),
+                "kind": event.get("kind"),
+                "at": event.get("recorded_at"),
+            }
             if event.get("kind") in (EventKind.PICKUP, EventKind.RECEIPT):
                 step["partner"] = data.get("partner")
-                step["handled_by"] = mask_name(str(data.get("operator_name") or data.get("operator_id") or ""))
+                step["handled_by"] = mask_name(
+                    str(data.get("operator_name") or data.get("operator_id") or "")
+                )
             if event.get("kind") == EventKind.GAP_DETECTED:
                 step["note"] = "the parcel was not received within 72 hours; the merchant is looking into it"
             steps.append(step)
@@ -467,7 +495,9 @@ class ReturnsService:
         root_ok = digest_root(digest.get("heads", [])) == digest.get("root")
         if entry is None or not root_ok:
             return replace(pointer, hash="not-in-digest")
-        return Anchor(int(entry["seq"]), str(entry["hash"]), pointer.digest_key, str(digest["day"]), str(digest["root"]))
+        return Anchor(
+            int(entry["seq"]), str(entry["hash"]), pointer.digest_key, str(digest["day"]), str(digest["root"])
+        )
 
     def evidence(self, code_text: str) -> dict[str, Any]:
         record = self._resolve(code_text, route="evidence")
@@ -555,7 +585,7 @@ class ReturnsService:
 
     def anchor(self, day: str) -> AnchorReport:
         """Write the digest of every chain head that changed on ``day`` (UTC) to write-once storage."""
-        heads = [
+        heads: list[dict[str, Any]] = [
             {"return_id": return_id, "seq": seq, "hash": head_hash}
             for return_id, seq, head_hash in self._repository.heads_changed_on(day)
         ]
@@ -563,7 +593,13 @@ class ReturnsService:
         root = digest_root(heads)
         key = f"{DIGEST_PREFIX}{day}.json"
         document = canonical_json(
-            {"day": day, "algorithm": ALGORITHM, "generated_at": _iso(self._clock()), "heads": heads, "root": root}
+            {
+                "day": day,
+                "algorithm": ALGORITHM,
+                "generated_at": _iso(self._clock()),
+                "heads": heads,
+                "root": root,
+            }
         )
         existing = self._digests.get(key)
         written = False
@@ -680,7 +716,9 @@ def _iso(moment: datetime) -> str:
 
 
 def _errors(error: ValidationError) -> list[dict[str, str]]:
-    return [{"field": ".".join(map(str, item["loc"])), "problem": item["msg"]} for item in error.errors()][:10]
+    return [{"field": ".".join(map(str, item["loc"])), "problem": item["msg"]} for item in error.errors()][
+        :10
+    ]
 
 
 __all__ = ["AnchorReport", "Opened", "ParsedCode", "ReturnsService", "ScanRecorded", "SweepReport"]

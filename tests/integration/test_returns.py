@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
 
-from local import simulator
+from local import returns_chapter, simulator
 from local.scanner import Device, scan_body
 from local.stack import HttpResult, LocalStack
 from tests.integration.helpers import (
@@ -311,38 +312,30 @@ def test_an_event_altered_in_the_table_is_named_by_verify(
 # ------------------------------------------------------------------- schedules (keep last: moves the clock)
 
 
-def test_a_pickup_without_receipt_for_72_hours_alerts_once_and_the_day_is_anchored(
-    stack: LocalStack, order_id: str, courier: Device, pda: Device
-):
-    stalled = _open(stack, order_id, "req-8090").json()["code"]
-    on_time = _open(stack, order_id, "req-8091").json()["code"]
-    assert _pickup(stack, courier, stalled, "scan-8090-1").status == 201
-    assert _pickup(stack, courier, on_time, "scan-8091-1").status == 201
-    assert _receipt(stack, pda, on_time, "scan-8091-2").status == 201
-
-    firings = stack.clock.advance(timedelta(hours=75))
-    assert not [firing.error for firing in firings if firing.error]
-    sweeps = [firing.result for firing in firings if firing.result and firing.result.get("job") == "sweep"]
-    alerted = [key for sweep in sweeps for key in sweep["alerts"]]
-    stalled_id, on_time_id = stalled[1:11], on_time[1:11]
-    assert alerted.count(f"returns.gap#{stalled_id}") == 1
-    assert f"returns.gap#{on_time_id}" not in alerted
-
-    report = stack.admin_get(f"/returns/{stalled}/evidence", format="json").json()
+def test_the_demo_chapter_stalls_one_return_past_72_hours_and_anchors_the_day(stack: LocalStack):
+    # GIVEN the demo's returns (normal, stalled, tampered, a forged scan), then 75 hours of schedules
+    credentials = json.loads(stack.credentials_file.read_text(encoding="utf-8"))
+    chapter = returns_chapter.run(stack, credentials)
+    # THEN its own oracle holds (one gap alert for the stalled return only, verification results)
+    assert chapter.mismatches == []
+    codes = chapter.summary["codes"]
+    assert chapter.summary["alerts"].count(f"returns.gap#{codes['stalled'][1:11]}") == 1
+    assert chapter.summary["verification"]["tampered"]["broken"] == {
+        "seq": 2,
+        "problem": "altered",
+        "detail": "the event no longer hashes to its stored hash",
+    }
+    # AND the stalled return's chain carries the gap, visible to the customer too
+    report = stack.admin_get(f"/returns/{codes['stalled']}/evidence", format="json").json()
     assert [event["kind"] for event in report["timeline"]] == ["opened", "pickup", "gap_detected"]
     assert report["timeline"][2]["data"]["rule"] == "no_receipt_72h"
-    view = stack.request("GET", f"/returns/{stalled}").json()
-    assert view["steps"][-1]["kind"] == "gap_detected"
-
-    # The day's digest is on the Object Lock bucket, locked, and anchors the on-time return's head
-    anchors = [firing.result for firing in firings if firing.result and firing.result.get("job") == "anchor"]
-    assert anchors
-    assert anchors[0]["heads"] >= 2
+    assert stack.request("GET", f"/returns/{codes['stalled']}").json()["steps"][-1]["kind"] == "gap_detected"
+    # AND the day's digest is locked on the Object Lock bucket: it cannot be deleted
+    digest_key = chapter.summary["verification"]["normal"]["digest_key"]
     bucket = stack.deployed.names["ReturnDigestBucket"]
-    head = stack.s3.head_object(Bucket=bucket, Key=anchors[0]["key"])
+    head = stack.s3.head_object(Bucket=bucket, Key=digest_key)
     assert head["ObjectLockMode"] == "GOVERNANCE"
-    with pytest.raises(Exception, match="AccessDenied"):
-        stack.s3.delete_object(Bucket=bucket, Key=anchors[0]["key"], VersionId=head["VersionId"])
-    verified = stack.admin_get(f"/returns/{on_time}/verify").json()
-    assert (verified["ok"], verified["anchor"]["status"]) == (True, "matches")
-    assert verified["anchor"]["digest_key"] == anchors[0]["key"]
+    with pytest.raises(ClientError, match="AccessDenied"):
+        stack.s3.delete_object(Bucket=bucket, Key=digest_key, VersionId=head["VersionId"])
+    digest = json.loads(stack.s3.get_object(Bucket=bucket, Key=digest_key)["Body"].read())
+    assert codes["normal"][1:11] in {entry["return_id"] for entry in digest["heads"]}

@@ -15,7 +15,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
-from oms.domain.errors import BadRequestError, OmsError
+from oms.domain.errors import OmsError
+from oms.http_api import error_reply, iam_caller, json_object
 from oms.services.return_evidence import render_html
 
 logger = Logger()
@@ -65,31 +66,16 @@ def evidence(code: str) -> Response[Any]:
 
 
 def _json_object() -> dict[str, Any]:
-    try:
-        body = app.current_event.json_body if app.current_event.body else {}
-    except ValueError as error:
-        raise BadRequestError("the body is not JSON") from error
-    if not isinstance(body, dict):
-        raise BadRequestError("the body must be a JSON object")
-    return body
+    return json_object(app.current_event)
 
 
 def _caller() -> str:
-    event: Any = app.current_event
-    try:
-        return str(event.request_context.authorizer.iam.user_arn or "unknown")
-    except (AttributeError, KeyError, TypeError):
-        return "unknown"
+    return iam_caller(app.current_event)
 
 
 @app.exception_handler(OmsError)  # type: ignore[untyped-decorator]
 def typed_error(error: OmsError) -> Response[dict[str, Any]]:
-    logger.info("request refused", extra={"code": str(error.code)})
-    return Response(
-        status_code=error.http_status,
-        content_type="application/json",
-        body={"error": str(error.code), "message": error.message, "details": error.details},
-    )
+    return error_reply(error)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

@@ -49,7 +49,6 @@ from oms.domain.returns import (
     SIGNATURE_WINDOW,
     EventKind,
     Flag,
-    ParsedCode,
     ReturnLine,
     ReturnRecord,
     ReturnStatus,
@@ -721,4 +720,4 @@ def _errors(error: ValidationError) -> list[dict[str, str]]:
     ]
 
 
-__all__ = ["AnchorReport", "Opened", "ParsedCode", "ReturnsService", "ScanRecorded", "SweepReport"]
+__all__ = ["AnchorReport", "Opened", "ReturnsService", "ScanRecorded", "SweepReport"]

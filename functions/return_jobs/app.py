@@ -42,7 +42,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "alerts": [alert.dedupe_key for alert in report.alerts],
         }
     if job == "anchor":
-        # The run after midnight anchors the day that just ended.
+        # The run just after midnight anchors every head still pending: the day that just ended,
+        # and anything a missed run left. Its digest is named after that day.
         day = f"{now - timedelta(days=1):%Y-%m-%d}"
         anchored = service.anchor(day)
         logger.info(

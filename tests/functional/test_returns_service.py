@@ -177,3 +177,12 @@ def test_a_day_is_anchored_once_and_a_second_run_keeps_the_first_digest(
     assert verification.anchor is not None
     assert (verification.anchor.seq, verification.anchor.digest_key) == (1, f"returns/digests/{day}.json")
     assert verification.notes == ("events after 1 are not anchored in a digest yet",)
+    # AND the head that moved stays pending: the next run anchors it, whatever day it grew on
+    next_day = f"{clock.now + timedelta(days=3):%Y-%m-%d}"
+    third = service.anchor(next_day)
+    assert (third.written, third.heads) == (True, 1)
+    _, verification = service.verify(opened.record.code)
+    assert verification.anchor is not None
+    assert (verification.anchor.seq, verification.anchor.day, verification.notes) == (2, next_day, ())
+    # AND nothing is pending any more
+    assert service.anchor(f"{clock.now + timedelta(days=4):%Y-%m-%d}").heads == 0

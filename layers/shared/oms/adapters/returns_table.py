@@ -5,8 +5,8 @@ item                PK / SK                              GSI
 ==================  ===================================  =========================================
 return record       RET#<id> / META                      GSI1 GAPWATCH / <pickup at>#<id> (sparse:
                                                          while the 72-hour rule watches it)
-                                                         GSI2 CHANGED#<day> / <id> (the day its
-                                                         chain last grew: the daily digest reads it)
+                                                         GSI2 PENDING#<shard> / <id> (sparse: its
+                                                         head is not anchored in a digest yet)
 chain event n       RET#<id> / EVT#<n, 6 digits>         -
 once-only marker    RET#<id> / ONCE#<key>                - (a scan's device + scan id, the gap)
 opening marker      OPEN#<key> / OPEN                    - (operator request id, platform order)
@@ -21,6 +21,7 @@ n+1 cannot both win, so the chain never forks; the loser re-reads the head and a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ META = "META"
 EVENT_PREFIX = "EVT#"
 ONCE_PREFIX = "ONCE#"
 GAP_WATCH = "GAPWATCH"
+#: Pending heads are spread over this many index partitions (every append writes one).
+PENDING_SHARDS = 10
 ATTEMPT_RETENTION = timedelta(days=180)
 
 
@@ -48,6 +51,10 @@ def return_pk(return_id: str) -> str:
 
 def event_sk(position: int) -> str:
     return f"{EVENT_PREFIX}{position:06d}"
+
+
+def pending_shard(return_id: str) -> int:
+    return int(hashlib.sha256(return_id.encode("utf-8")).hexdigest()[:8], 16) % PENDING_SHARDS
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -90,7 +97,8 @@ def _state(record: ReturnRecord) -> dict[str, Any]:
         "pickup_at": _iso(record.pickup_at),
         "receipt_at": _iso(record.receipt_at),
         "last_change_at": _iso(record.last_change_at),
-        "GSI2PK": f"CHANGED#{(record.last_change_at or record.opened_at):%Y-%m-%d}",
+        # Every append leaves the head pending until a digest anchors it (set_anchor clears it).
+        "GSI2PK": f"PENDING#{pending_shard(record.return_id)}",
         "GSI2SK": record.return_id,
     }
     if record.watching_gap and record.pickup_at is not None:
@@ -278,17 +286,26 @@ class DynamoReturnsRepository:
                 if error_code(error) != "ConditionalCheckFailedException":
                     raise
 
-    def heads_changed_on(self, day: str) -> list[tuple[str, int, str]]:
+    def pending_heads(self) -> list[tuple[str, int, str]]:
         return [
             (str(item["return_id"]), int(item["head_seq"]), str(item["head_hash"]))
+            for shard in range(PENDING_SHARDS)
             for item in self._query(
                 IndexName="GSI2",
                 KeyConditionExpression="GSI2PK = :pk",
-                ExpressionAttributeValues=to_attributes({":pk": f"CHANGED#{day}"}),
+                ExpressionAttributeValues=to_attributes({":pk": f"PENDING#{shard}"}),
             )
         ]
 
     def set_anchor(self, return_id: str, anchor: Anchor) -> None:
+        """Point the record at the digest; it stops pending only if the head is still the anchored one."""
+        still_head = "attribute_exists(PK) AND head_seq = :seq"
+        forward = "attribute_exists(PK) AND (attribute_not_exists(anchor_seq) OR anchor_seq <= :seq)"
+        if not self._anchor_update(return_id, anchor, still_head, " REMOVE GSI2PK, GSI2SK"):
+            # The chain grew since the digest read it: anchored up to here, still pending after.
+            self._anchor_update(return_id, anchor, forward, "")
+
+    def _anchor_update(self, return_id: str, anchor: Anchor, condition: str, remove: str) -> bool:
         with translated("UpdateItem", return_id=return_id):
             try:
                 self._dynamodb.update_item(
@@ -296,11 +313,9 @@ class DynamoReturnsRepository:
                     Key=to_attributes({"PK": return_pk(return_id), "SK": META}),
                     UpdateExpression=(
                         "SET anchor_seq = :seq, anchor_hash = :hash, anchor_key = :key, anchor_day = :day, "
-                        "anchor_root = :root"
+                        "anchor_root = :root" + remove
                     ),
-                    ConditionExpression=(
-                        "attribute_exists(PK) AND (attribute_not_exists(anchor_seq) OR anchor_seq <= :seq)"
-                    ),
+                    ConditionExpression=condition,
                     ExpressionAttributeValues=to_attributes(
                         {
                             ":seq": anchor.seq,
@@ -314,6 +329,8 @@ class DynamoReturnsRepository:
             except ClientError as error:
                 if error_code(error) != "ConditionalCheckFailedException":
                     raise
+                return False
+        return True
 
     def anchor(self, return_id: str) -> Anchor | None:
         with translated("GetItem", return_id=return_id):

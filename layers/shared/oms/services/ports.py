@@ -270,12 +270,15 @@ class ReturnsRepository(Protocol):
 
     def stop_watching(self, return_id: str) -> None: ...
 
-    def heads_changed_on(self, day: str) -> list[tuple[str, int, str]]:
-        """(return id, head seq, head hash) of every return whose chain grew on ``day``."""
+    def pending_heads(self) -> list[tuple[str, int, str]]:
+        """(return id, head seq, head hash) of every return whose head no digest anchors yet."""
         ...
 
     def set_anchor(self, return_id: str, anchor: Anchor) -> None:
-        """Point the return at the digest that anchors it (never back to an older one)."""
+        """Point the return at the digest that anchors it (never back to an older one).
+
+        The return stops pending only if its head is still the anchored one.
+        """
         ...
 
     def anchor(self, return_id: str) -> Anchor | None: ...

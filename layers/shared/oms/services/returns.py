@@ -583,10 +583,14 @@ class ReturnsService:
         return None
 
     def anchor(self, day: str) -> AnchorReport:
-        """Write the digest of every chain head that changed on ``day`` (UTC) to write-once storage."""
+        """Write the digest of every chain head not anchored yet, as ``day``'s (UTC) write-once digest.
+
+        Pending heads are taken whatever day they grew on, so a missed or failed run loses nothing:
+        the next one anchors them.
+        """
         heads: list[dict[str, Any]] = [
             {"return_id": return_id, "seq": seq, "hash": head_hash}
-            for return_id, seq, head_hash in self._repository.heads_changed_on(day)
+            for return_id, seq, head_hash in self._repository.pending_heads()
         ]
         heads.sort(key=lambda head: str(head["return_id"]))
         root = digest_root(heads)

@@ -42,6 +42,11 @@ class Settings:
     reconcile_queue_url: str = ""
     reconcile_chunk_size: int = 25
     reconcile_settle_seconds: int = 120
+    #: Returns (issue 8): the table, the write-once digest bucket, the code and scanner keys
+    returns_table: str = ""
+    return_digest_bucket: str = ""
+    return_code_keys_secret: str = ""
+    return_scanners_secret: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -70,6 +75,10 @@ class Settings:
             reconcile_queue_url=env.get("RECONCILE_QUEUE_URL", ""),
             reconcile_chunk_size=int(env.get("RECONCILE_CHUNK_SIZE", "25")),
             reconcile_settle_seconds=int(env.get("RECONCILE_SETTLE_SECONDS", "120")),
+            returns_table=env.get("RETURNS_TABLE", ""),
+            return_digest_bucket=env.get("RETURN_DIGEST_BUCKET", ""),
+            return_code_keys_secret=env.get("RETURN_CODE_KEYS_SECRET", ""),
+            return_scanners_secret=env.get("RETURN_SCANNERS_SECRET", ""),
         )
 
 

@@ -33,6 +33,11 @@ class ErrorCode(StrEnum):
     RULE_CONFLICT = "RULE_CONFLICT"
     ADMIN_REQUIRED = "ADMIN_REQUIRED"
     FORCE_REFUSED = "FORCE_REFUSED"
+    RETURN_CODE_INVALID = "RETURN_CODE_INVALID"
+    RETURN_LINES_INVALID = "RETURN_LINES_INVALID"
+    SCANNER_UNAUTHENTICATED = "SCANNER_UNAUTHENTICATED"
+    SCANNER_NOT_ALLOWED = "SCANNER_NOT_ALLOWED"
+    SCAN_INVALID = "SCAN_INVALID"
 
 
 class OmsError(Exception):
@@ -167,3 +172,38 @@ class ForceRefusedError(OmsError):
 
     code = ErrorCode.FORCE_REFUSED
     http_status = 409
+
+
+class ReturnCodeInvalidError(OmsError):
+    """A return code that is malformed, unknown or forged (one answer for all three: no oracle)."""
+
+    code = ErrorCode.RETURN_CODE_INVALID
+    http_status = 404
+
+
+class ReturnLinesInvalidError(OmsError):
+    """A return names lines the order does not have, or more than was ordered."""
+
+    code = ErrorCode.RETURN_LINES_INVALID
+    http_status = 422
+
+
+class ScannerUnauthenticatedError(OmsError):
+    """A scan without a valid device signature (unknown device, bad or stale signature)."""
+
+    code = ErrorCode.SCANNER_UNAUTHENTICATED
+    http_status = 401
+
+
+class ScannerNotAllowedError(OmsError):
+    """An authenticated device recording a scan its role may not (a courier's receipt)."""
+
+    code = ErrorCode.SCANNER_NOT_ALLOWED
+    http_status = 403
+
+
+class ScanInvalidError(OmsError):
+    """A scan body that does not validate (kind, operator, GPS, device time)."""
+
+    code = ErrorCode.SCAN_INVALID
+    http_status = 400

@@ -28,9 +28,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from local import chapters, incident
+from local import chapters, incident, scenario_platforms
 from local import scenario as scenarios
-from local import scenario_platforms
 from local.api_gateway import DEFAULT_API_PORT
 from local.stack import ROOT, LocalStack
 

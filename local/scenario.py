@@ -4,8 +4,9 @@
 approved → shipped → completed, some cancelled or closed, some refunded) and a handful of poison
 messages. Douyin, Shopify and WeChat Channels are built here; Xiaohongshu, Kuaishou, WooCommerce,
 WeChat mini-program orders, Pinduoduo and Taobao in :mod:`local.scenario_platforms` (the last two
-pulled by the order poller: the replay's ``poll`` actions fire its schedule). Every lifecycle step is a change of the *platform truth* (the order as the platform's
-API returns it) followed by the signed push the platform sends about it. The replay order is a
+pulled by the order poller: the replay's ``poll`` actions fire its schedule). Every lifecycle step
+is a change of the *platform truth* (the order as the platform's API returns it) followed by the
+signed push the platform sends about it. The replay order is a
 realistic interleaving of all orders, with the platforms' bad habits:
 
 - about 5 % of pushes are sent again later (same message id / webhook id / event);

@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from local.scenario import PushRequest, _Generator, _Step
+    from local.scenario import PushRequest, _Generator, _Order, _Step
 
 XIAOHONGSHU, KUAISHOU, WOOCOMMERCE = "xiaohongshu", "kuaishou", "woocommerce"
 WECHAT_MINI, PINDUODUO, TAOBAO = "wechat_mini", "pinduoduo", "taobao"
@@ -234,7 +234,9 @@ def _lifecycle(gen: _Generator, lifecycles: Sequence[tuple[int, Any]], index: in
     return _weighted(gen.rng, lifecycles)
 
 
-def _order(gen: _Generator, key: str, platform: str, shop: str, order_id: str, created: datetime, lines: Any):
+def _order(  # noqa: PLR0917 - local.scenario._Order's fields, in its order
+    key: str, platform: str, shop: str, order_id: str, created: datetime, lines: Any
+) -> _Order:
     from local.scenario import _Order
 
     return _Order(key, platform, shop, order_id, created, lines)
@@ -244,7 +246,12 @@ def _xiaohongshu(gen: _Generator, index: int, start: datetime) -> None:
     lifecycle = _lifecycle(gen, XHS_LIFECYCLES, index)
     times = gen._times(start, len(lifecycle))
     order = _order(
-        gen, f"XH{index + 1:03d}", XIAOHONGSHU, XHS_SELLER, "P" + gen._digits("73", 18), times[0], gen._lines()
+        f"XH{index + 1:03d}",
+        XIAOHONGSHU,
+        XHS_SELLER,
+        "P" + gen._digits("73", 18),
+        times[0],
+        gen._lines(),
     )
     payment_no = gen._digits("XHS2026", 24)
     for position, ((status, after_sale), at) in enumerate(zip(lifecycle, times, strict=True)):
@@ -252,7 +259,7 @@ def _xiaohongshu(gen: _Generator, index: int, start: datetime) -> None:
     gen._register(order, XHS_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
 
 
-def _xiaohongshu_step(
+def _xiaohongshu_step(  # noqa: PLR0917 - one step's coordinates, as local.scenario's steps take them
     gen: _Generator,
     order: Any,
     position: int,
@@ -282,7 +289,7 @@ def _kuaishou(gen: _Generator, index: int, start: datetime) -> None:
     times = gen._times(start, len(lifecycle))
     # Kuaishou orders have one item (one SKU, any quantity).
     order = _order(
-        gen, f"KS{index + 1:03d}", KUAISHOU, KS_SELLER, gen._digits("24192", 16), times[0], gen._lines()[:1]
+        f"KS{index + 1:03d}", KUAISHOU, KS_SELLER, gen._digits("24192", 16), times[0], gen._lines()[:1]
     )
     for position, ((status, refunds), at) in enumerate(zip(lifecycle, times, strict=True)):
         args = order.factory_args(at, seller_id=order.shop_id, status=status, refund_statuses=list(refunds))
@@ -302,14 +309,14 @@ def _woocommerce(gen: _Generator, index: int, start: datetime) -> None:
     lifecycle = _lifecycle(gen, WOO_LIFECYCLES, index)
     times = gen._times(start, len(lifecycle))
     order_id = str(41000 + gen._next_serial())
-    order = _order(gen, f"WC{index + 1:03d}", WOOCOMMERCE, WOO_SITE, order_id, times[0], gen._lines())
+    order = _order(f"WC{index + 1:03d}", WOOCOMMERCE, WOO_SITE, order_id, times[0], gen._lines())
     transaction_id = gen._digits("2026101222001", 28)
     for position, ((status, part_refunded), at) in enumerate(zip(lifecycle, times, strict=True)):
         _woocommerce_step(gen, order, position, at, status, part_refunded, transaction_id=transaction_id)
     gen._register(order, WOO_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
 
 
-def _woocommerce_step(
+def _woocommerce_step(  # noqa: PLR0917 - one step's coordinates, as local.scenario's steps take them
     gen: _Generator,
     order: Any,
     position: int,
@@ -353,14 +360,19 @@ def _wechat_mini(gen: _Generator, index: int, start: datetime) -> None:
     needs_two = any(state == "part" for _, state in lifecycle)
     lines = gen._lines(min_items=2 if needs_two else 1)
     if needs_two and len(lines) == 1:
-        lines = [*lines, {"sku_id": next(sku for sku, *_ in _catalog() if sku != lines[0]["sku_id"]), "quantity": 1}]
+        lines = [
+            *lines,
+            {"sku_id": next(sku for sku, *_ in _catalog() if sku != lines[0]["sku_id"]), "quantity": 1},
+        ]
     trade_no = f"MINI-{gen._digits('2026', 16)}"
-    order = _order(gen, f"WM{index + 1:03d}", WECHAT_MINI, MINI_APP, trade_no, times[0], lines)
+    order = _order(f"WM{index + 1:03d}", WECHAT_MINI, MINI_APP, trade_no, times[0], lines)
     transaction_id = f"4200{gen._digits('2026', 24)}"
     refund_id = gen._digits("5000", 29)
     total = sum(_price(line) * int(line["quantity"]) for line in lines)
     for position, ((event_type, state), at) in enumerate(zip(lifecycle, times, strict=True)):
-        args = order.factory_args(at, appid=order.shop_id, transaction_id=transaction_id, paid_time=_iso(times[0]))
+        args = order.factory_args(
+            at, appid=order.shop_id, transaction_id=transaction_id, paid_time=_iso(times[0])
+        )
         push: dict[str, Any] = {"builder": "wechat_pay_notification", "event_type": event_type}
         if event_type.startswith("REFUND."):
             refund = total if state == "full" else _price(lines[0])
@@ -395,10 +407,12 @@ def _pinduoduo(gen: _Generator, index: int, start: datetime) -> None:
     lifecycle = _lifecycle(gen, PDD_LIFECYCLES, index)
     times = gen._times(start, len(lifecycle))
     order_sn = f"{start.strftime('%y%m%d')}-{gen._digits('', 15)}"
-    order = _order(gen, f"PD{index + 1:03d}", PINDUODUO, PDD_MALL, order_sn, times[0], gen._lines())
+    order = _order(f"PD{index + 1:03d}", PINDUODUO, PDD_MALL, order_sn, times[0], gen._lines())
     pay_no = gen._digits("XP01261012", 24)
     for position, ((status, refund), at) in enumerate(zip(lifecycle, times, strict=True)):
-        args = order.factory_args(at, mall_id=order.shop_id, order_status=status, refund_status=refund, pay_no=pay_no)
+        args = order.factory_args(
+            at, mall_id=order.shop_id, order_status=status, refund_status=refund, pay_no=pay_no
+        )
         gen._add(
             order,
             position,
@@ -419,14 +433,21 @@ def _taobao(gen: _Generator, index: int, start: datetime) -> None:
     two_lines = any(len(refunds) == 2 for _, refunds in lifecycle)
     lines = gen._lines(min_items=2 if two_lines else 1)
     if two_lines and len(lines) == 1:
-        lines = [*lines, {"sku_id": next(sku for sku, *_ in _catalog() if sku != lines[0]["sku_id"]), "quantity": 1}]
-    order = _order(gen, f"TB{index + 1:03d}", TAOBAO, TB_SELLER, gen._digits("33", 16), times[0], lines)
+        lines = [
+            *lines,
+            {"sku_id": next(sku for sku, *_ in _catalog() if sku != lines[0]["sku_id"]), "quantity": 1},
+        ]
+    order = _order(f"TB{index + 1:03d}", TAOBAO, TB_SELLER, gen._digits("33", 16), times[0], lines)
     alipay_no = gen._digits("2026101222001", 28)
     for position, ((status, refunds), at) in enumerate(zip(lifecycle, times, strict=True)):
         args = order.factory_args(
             at, seller_id=order.shop_id, status=status, line_refunds=list(refunds), alipay_no=alipay_no
         )
-        topic = taobao_sim.REFUND_TOPIC if refunds and refunds[0] != "SUCCESS" else taobao_sim.TOPIC_BY_STATUS[status]
+        topic = (
+            taobao_sim.REFUND_TOPIC
+            if refunds and refunds[0] != "SUCCESS"
+            else taobao_sim.TOPIC_BY_STATUS[status]
+        )
         missed = gen.rng.random() < TMC_MISSED_SHARE
         gen._add(
             order,
@@ -443,11 +464,11 @@ def _taobao(gen: _Generator, index: int, start: datetime) -> None:
 def poison(gen: _Generator, start: datetime, when: Any, record: Any) -> None:
     """Authentic messages of the new platforms that the sanitizer must reject with a stable code."""
     at = when()
-    order = _order(gen, "P7", XIAOHONGSHU, XHS_SELLER, "P" + gen._digits("73", 18), at, gen._lines())
+    order = _order("P7", XIAOHONGSHU, XHS_SELLER, "P" + gen._digits("73", 18), at, gen._lines())
     step = _xiaohongshu_step(gen, order, 0, at, 99, 1, payment_no="", poison=True)
     record(step, "UNKNOWN_STATUS", "orderStatus 99")
     at = when()
-    order = _order(gen, "P8", WOOCOMMERCE, WOO_SITE, str(41000 + gen._next_serial()), at, gen._lines())
+    order = _order("P8", WOOCOMMERCE, WOO_SITE, str(41000 + gen._next_serial()), at, gen._lines())
     step = _woocommerce_step(gen, order, 0, at, "awaiting-pickup", False, transaction_id="", poison=True)
     record(step, "UNKNOWN_STATUS", "a plugin's custom status awaiting-pickup")
 
@@ -571,7 +592,9 @@ def build_push(
         app = credentials[XIAOHONGSHU][push["app_key"]]
         seller = str(truth["sellerId"])
         message = xiaohongshu.status_message(truth, seller, push["tag"])
-        headers, body = xiaohongshu.push([message], app["app_key"], app["app_secret"], int(sent_at.timestamp()))
+        headers, body = xiaohongshu.push(
+            [message], app["app_key"], app["app_secret"], int(sent_at.timestamp())
+        )
         return PushRequest("POST", f"/webhooks/{XIAOHONGSHU}", {}, headers, body)
     if builder == "kuaishou_push":
         app = credentials[KUAISHOU][push["app_key"]]

@@ -70,7 +70,7 @@ def test_verify_only_raises_typed_errors(body: bytes, app_key: str | None) -> No
 @given(
     plaintext=st.one_of(
         plaintexts(),
-        json_values.map(lambda value: json.dumps(value)),
+        json_values.map(json.dumps),
         st.text(max_size=256),
         st.sampled_from(("[" * 5000, '{"a":' * 3000, "null", "{}", '{"event":"kwaishop_order_x"}')),
     )
@@ -116,7 +116,15 @@ def test_decode_only_raises_typed_errors(raw: bytes) -> None:
     shop_id=None,
 )
 @example(message=MESSAGE_OPEN, snapshot={**SNAPSHOT, "orderItemInfo": [None]}, clean=False, shop_id=None)
-def test_parse_only_raises_typed_errors(message: Any, snapshot: Any, clean: bool, shop_id: str | None) -> None:
+def test_parse_only_raises_typed_errors(
+    message: Any, snapshot: Any, clean: bool, shop_id: str | None
+) -> None:
     check_parse(
-        ADAPTER, message, snapshot, platform="kuaishou", clean=clean, shop_id=shop_id, order_id="2419200000000001"
+        ADAPTER,
+        message,
+        snapshot,
+        platform="kuaishou",
+        clean=clean,
+        shop_id=shop_id,
+        order_id="2419200000000001",
     )

@@ -68,7 +68,10 @@ def test_a_push_is_refused_with_a_typed_error(body: bytes, header: str | None) -
 @example(body=b'{"order_info_get_response":{"order_info":{"pay_amount":' + b"9" * 5000 + b"}}}", status=200)
 @example(body=b'{"error_response":{"error_code":' + b"9" * 5000 + b"}}", status=200)
 @example(body=b'{"error_response":{"error_code":1e308,"error_msg":null}}', status=200)
-@example(body=b'{"order_sn_increment_get_response":{"has_next":true,"order_sn_list":[{"order_sn":"1"}]}}', status=200)
+@example(
+    body=b'{"order_sn_increment_get_response":{"has_next":true,"order_sn_list":[{"order_sn":"1"}]}}',
+    status=200,
+)
 def test_the_client_reads_any_reply_into_data_or_a_typed_error(body: bytes, status: int) -> None:
     outcome(lambda: order_info(body))
     outcome(lambda: client(HostileTransport(body, status)).fetch_order("100001", INFO["order_sn"]))
@@ -100,7 +103,11 @@ def test_decode_only_raises_typed_errors(raw: bytes) -> None:
 @example(info={**INFO, "updated_at": "9999-12-31 23:59:59"}, clean=False, shop_id="100001")
 @example(info={**INFO, "updated_at": "0001-01-01 00:00:00"}, clean=False, shop_id="100001")
 @example(info={**INFO, "order_status": 1e308}, clean=False, shop_id="100001")
-@example(info={**INFO, "item_list": [{**INFO["item_list"][0], "goods_count": 10**4000}]}, clean=False, shop_id="100001")
+@example(
+    info={**INFO, "item_list": [{**INFO["item_list"][0], "goods_count": 10**4000}]},
+    clean=False,
+    shop_id="100001",
+)
 def test_parse_only_raises_typed_errors(info: Any, clean: bool, shop_id: str | None) -> None:
     check_parse(
         ADAPTER, info, None, platform="pinduoduo", clean=clean, shop_id=shop_id, order_id=INFO["order_sn"]

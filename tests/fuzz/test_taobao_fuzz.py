@@ -46,7 +46,9 @@ SECRETS: dict[str, Any] = {
     "sessions": {"2200000001": "fuzz-session"},
 }
 NOW = datetime(2026, 2, 5, 12, 0, tzinfo=UTC)
-END_OF_PAGES = json_bytes({"trades_sold_increment_get_response": {"has_next": False, "trades": {"trade": []}}})
+END_OF_PAGES = json_bytes(
+    {"trades_sold_increment_get_response": {"has_next": False, "trades": {"trade": []}}}
+)
 
 
 def client(transport: HostileTransport) -> TaobaoClient:
@@ -119,7 +121,11 @@ def test_decode_only_raises_typed_errors(raw: bytes) -> None:
 @example(trade={**TRADE, "modified": "9999-12-31 23:59:59"}, clean=False, shop_id="2200000001")
 @example(trade={**TRADE, "modified": "0001-01-01 00:00:00"}, clean=False, shop_id="2200000001")
 @example(trade={**TRADE, "orders": {"order": [None]}}, clean=False, shop_id="2200000001")
-@example(trade={**TRADE, "orders": {"order": [{"oid": 1, "num_iid": 2, "num": 10**4000}]}}, clean=False, shop_id=None)
+@example(
+    trade={**TRADE, "orders": {"order": [{"oid": 1, "num_iid": 2, "num": 10**4000}]}},
+    clean=False,
+    shop_id=None,
+)
 def test_parse_only_raises_typed_errors(trade: Any, clean: bool, shop_id: str | None) -> None:
     check_parse(
         ADAPTER, trade, None, platform="taobao", clean=clean, shop_id=shop_id, order_id=str(TRADE["tid"])

@@ -44,7 +44,11 @@ def sealed_notification(notification: Any, resource: Any, *, seal_text: str | No
     """``notification`` with its ``resource`` encrypted under the APIv3 key (when both are objects)."""
     if isinstance(notification, dict) and isinstance(notification.get("resource"), dict):
         frame = notification["resource"]
-        nonce = frame.get("nonce") if isinstance(frame.get("nonce"), str) and len(frame["nonce"]) == 12 else "0" * 12
+        nonce = (
+            frame.get("nonce")
+            if isinstance(frame.get("nonce"), str) and len(frame["nonce"]) == 12
+            else "0" * 12
+        )
         associated = frame.get("associated_data") if isinstance(frame.get("associated_data"), str) else ""
         plaintext = seal_text if seal_text is not None else json.dumps(resource, ensure_ascii=False)
         plaintext = plaintext.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
@@ -81,8 +85,16 @@ def notifications(draw: st.DrawFn) -> bytes:
 
 
 @fuzz_settings()
-@given(body=hostile_bytes, signature=header_values, timestamp=header_values, nonce=header_values, serial=header_values)
-@example(body=b"{}", signature="WECHATPAY/SIGNTEST/" + "A" * 40, timestamp="1770220800", nonce="n", serial=SERIAL)
+@given(
+    body=hostile_bytes,
+    signature=header_values,
+    timestamp=header_values,
+    nonce=header_values,
+    serial=header_values,
+)
+@example(
+    body=b"{}", signature="WECHATPAY/SIGNTEST/" + "A" * 40, timestamp="1770220800", nonce="n", serial=SERIAL
+)
 @example(body=b"{}", signature="\ud800", timestamp="\u0661", nonce="n", serial=SERIAL)
 @example(body=b"{}", signature="A" * 5000, timestamp="9" * 400, nonce="n", serial=SERIAL)
 @example(body=b"{}", signature="!!!", timestamp="1", nonce="\x00", serial="\u200b" + SERIAL)
@@ -105,7 +117,9 @@ def test_verify_only_raises_typed_errors(
 @example(body=DEEP_ARRAY)
 @example(body=sealed_notification(TRANSACTION["notification"], None, seal_text="[" * 100_000))
 @example(body=sealed_notification(TRANSACTION["notification"], {"out_trade_no": "9" * 5000}))
-@example(body=sealed_notification({**TRANSACTION["notification"], "event_type": 10**4000}, TRANSACTION["resource"]))
+@example(
+    body=sealed_notification({**TRANSACTION["notification"], "event_type": 10**4000}, TRANSACTION["resource"])
+)
 def test_a_signed_notification_frames_or_raises_typed_errors(body: bytes) -> None:
     request = signed(body)
     check_verify(ADAPTER, request, SECRETS)
@@ -153,13 +167,23 @@ OPENED = (_opened(TRANSACTION), _opened(REFUND))
     shop_id=None,
 )
 @example(
-    message={**OPENED[0], "resource": {**TRANSACTION["resource"], "success_time": "9999-12-31T23:59:59+08:00"}},
+    message={
+        **OPENED[0],
+        "resource": {**TRANSACTION["resource"], "success_time": "9999-12-31T23:59:59+08:00"},
+    },
     snapshot=None,
     clean=False,
     shop_id=None,
 )
-@example(message={**OPENED[0], "resource": None}, snapshot={**SNAPSHOT, "order_state": 1e308}, clean=False, shop_id=None)
-def test_parse_only_raises_typed_errors(message: Any, snapshot: Any, clean: bool, shop_id: str | None) -> None:
+@example(
+    message={**OPENED[0], "resource": None},
+    snapshot={**SNAPSHOT, "order_state": 1e308},
+    clean=False,
+    shop_id=None,
+)
+def test_parse_only_raises_typed_errors(
+    message: Any, snapshot: Any, clean: bool, shop_id: str | None
+) -> None:
     check_parse(
         ADAPTER,
         message,

@@ -48,7 +48,13 @@ def signed(body: bytes, topic: str = "order.updated") -> WebhookRequest:
     topic=header_values,
     content_type=st.sampled_from((None, "application/json", "application/x-www-form-urlencoded")),
 )
-@example(body=b"webhook_id=1", signature=None, source=None, topic=None, content_type="application/x-www-form-urlencoded")
+@example(
+    body=b"webhook_id=1",
+    signature=None,
+    source=None,
+    topic=None,
+    content_type="application/x-www-form-urlencoded",
+)
 @example(body=b"webhook_id=" + b"9" * 5000, signature=None, source=None, topic=None, content_type=None)
 @example(body=b"webhook_id=%FF%FE", signature=None, source="\u200b", topic=None, content_type=None)
 @example(body=b"{}", signature="\ud800", source="https://[::1/", topic="order.updated", content_type=None)
@@ -97,7 +103,11 @@ def test_decode_only_raises_typed_errors(raw: bytes) -> None:
 @example(message={**ORDER, "date_modified_gmt": "9999-12-31T23:59:59"}, clean=False, shop_id=SITE)
 @example(message={**ORDER, "date_modified_gmt": "0001-01-01T00:00:00"}, clean=False, shop_id=SITE)
 @example(message={**ORDER, "refunds": [{"total": "-Infinity"}]}, clean=False, shop_id=SITE)
-@example(message={**ORDER, "line_items": [{**ORDER["line_items"][0], "quantity": 10**4000}]}, clean=False, shop_id=SITE)
+@example(
+    message={**ORDER, "line_items": [{**ORDER["line_items"][0], "quantity": 10**4000}]},
+    clean=False,
+    shop_id=SITE,
+)
 def test_parse_only_raises_typed_errors(message: Any, clean: bool, shop_id: str | None) -> None:
     # a delivery is the whole order: the message is also the snapshot a fetch would return
     check_parse(

@@ -100,12 +100,18 @@ def test_decode_only_raises_typed_errors(raw: bytes) -> None:
     clean=st.booleans(),
     shop_id=st.one_of(st.none(), st.sampled_from(("5f0c00000000000000000001", "x" * 300, "\u200b"))),
 )
-@example(message=PUSH_MESSAGES[0], snapshot={**SNAPSHOT, "totalPayAmount": 10**4000}, clean=False, shop_id=None)
+@example(
+    message=PUSH_MESSAGES[0], snapshot={**SNAPSHOT, "totalPayAmount": 10**4000}, clean=False, shop_id=None
+)
 @example(message=PUSH_MESSAGES[0], snapshot={**SNAPSHOT, "orderId": "9" * 300}, clean=False, shop_id=None)
-@example(message=PUSH_MESSAGES[0], snapshot={**SNAPSHOT, "orderUpdateTime": 10**30}, clean=False, shop_id=None)
+@example(
+    message=PUSH_MESSAGES[0], snapshot={**SNAPSHOT, "orderUpdateTime": 10**30}, clean=False, shop_id=None
+)
 @example(message=PUSH_MESSAGES[0], snapshot={**SNAPSHOT, "orderStatus": 1e308}, clean=False, shop_id=None)
 @example(message=PUSH_MESSAGES[0], snapshot={**SNAPSHOT, "itemList": [None]}, clean=False, shop_id=None)
-def test_parse_only_raises_typed_errors(message: Any, snapshot: Any, clean: bool, shop_id: str | None) -> None:
+def test_parse_only_raises_typed_errors(
+    message: Any, snapshot: Any, clean: bool, shop_id: str | None
+) -> None:
     check_parse(
         ADAPTER,
         message,

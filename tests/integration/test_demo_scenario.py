@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-from local import demo
+from local import demo, scenario_platforms
 from local import scenario as scenarios
-from local import scenario_platforms
 from local.stack import LocalStack
 
 pytestmark = pytest.mark.integration

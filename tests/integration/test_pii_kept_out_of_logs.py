@@ -66,9 +66,10 @@ def receiver_values(truths: list[Mapping[str, Any]]) -> set[str]:
     def walk(node: Any, parent: str) -> None:
         if isinstance(node, Mapping):
             for key, value in node.items():
-                if parent in ("shipping_address", "billing_address", "shipping", "billing") and key in clear_fields:
-                    if isinstance(value, str) and value and "*" not in value:
-                        found.add(value)
+                in_receiver = parent in ("shipping_address", "billing_address", "shipping", "billing")
+                clear = isinstance(value, str) and value and "*" not in value
+                if in_receiver and key in clear_fields and clear:
+                    found.add(str(value))
                 walk(value, str(key))
         elif isinstance(node, list):
             for item in node:

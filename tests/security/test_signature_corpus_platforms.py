@@ -76,7 +76,9 @@ def xhs_valid(order_id: str = "P735000000000000201", *, signed_at: datetime | No
 
 
 def xhs_resigned(push: Push, *, timestamp: str, secret: str | None = None) -> Push:
-    sign = push_sign(DEFAULT_PUSH_SIGN_PATH, XHS_APP_KEY, timestamp, push.body, secret or XHS_APP["app_secret"])
+    sign = push_sign(
+        DEFAULT_PUSH_SIGN_PATH, XHS_APP_KEY, timestamp, push.body, secret or XHS_APP["app_secret"]
+    )
     return push.with_headers(timestamp=timestamp, sign=sign)
 
 
@@ -122,11 +124,15 @@ def mini_resigned(push: Push, *, key: rsa.RSAPrivateKey | None = None, timestamp
     stamp = timestamp if timestamp is not None else push.headers["Wechatpay-Timestamp"]
     signing_key = key or _simulator_key()
     signature = wechat_pay.sign(signing_key, stamp, push.headers["Wechatpay-Nonce"], push.body)
-    return replace(push, headers={**push.headers, "Wechatpay-Timestamp": stamp, "Wechatpay-Signature": signature})
+    return replace(
+        push, headers={**push.headers, "Wechatpay-Timestamp": stamp, "Wechatpay-Signature": signature}
+    )
 
 
 def _simulator_key() -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(MINI_APP["simulator_platform_private_key"].encode(), password=None)
+    key = serialization.load_pem_private_key(
+        MINI_APP["simulator_platform_private_key"].encode(), password=None
+    )
     assert isinstance(key, rsa.RSAPrivateKey)
     return key
 
@@ -181,9 +187,13 @@ def ks_corpus() -> dict[str, Push]:
         ),
         "first ciphertext character altered": replace(valid, body=flip_char(text, 0, BASE64).encode()),
         "last block altered": replace(valid, body=flip_char(text, -6, BASE64).encode()),
-        "ciphertext truncated by a block": replace(valid, body=base64.b64encode(base64.b64decode(text)[:-16])),
+        "ciphertext truncated by a block": replace(
+            valid, body=base64.b64encode(base64.b64decode(text)[:-16])
+        ),
         "ciphertext truncated mid-block": replace(valid, body=text[: len(text) // 2].encode()),
-        "plaintext order message, not encrypted": Push("kuaishou", plaintext.encode(), query={"app_key": KS_APP_KEY}),
+        "plaintext order message, not encrypted": Push(
+            "kuaishou", plaintext.encode(), query={"app_key": KS_APP_KEY}
+        ),
         "empty body": replace(valid, body=b""),
         "app key we hold no secret for": valid.with_query(app_key="intruder-app-key"),
     }
@@ -198,7 +208,9 @@ def woo_corpus() -> dict[str, Push]:
         "first body byte altered": replace(valid, body=flip_byte(valid.body, 0)),
         "middle body byte altered": replace(valid, body=flip_byte(valid.body, len(valid.body) // 2)),
         "last body byte altered": replace(valid, body=flip_byte(valid.body, -1)),
-        "one signature character altered": valid.with_headers(x_wc_webhook_signature=flip_char(signature, 3, BASE64)),
+        "one signature character altered": valid.with_headers(
+            x_wc_webhook_signature=flip_char(signature, 3, BASE64)
+        ),
         "signature truncated": valid.with_headers(x_wc_webhook_signature=signature[:22]),
         "signature as hex instead of base64": valid.with_headers(
             x_wc_webhook_signature=base64.b64decode(signature).hex()
@@ -266,7 +278,9 @@ def test_the_push_each_corpus_is_derived_from_is_accepted(stack: Deployed, emf: 
 
 
 @pytest.mark.parametrize("platform", list(CORPUS))
-def test_every_hostile_push_is_refused_counted_and_never_enqueued(stack: Deployed, emf: EmfReader, platform: str):
+def test_every_hostile_push_is_refused_counted_and_never_enqueued(
+    stack: Deployed, emf: EmfReader, platform: str
+):
     # One stack per platform, each case checked on its own (deploying one per case costs ~3 s).
     # GIVEN the platform's corpus (built inside the test: "now" is the intake's clock too)
     failures: list[str] = []
@@ -320,7 +334,9 @@ def test_a_replayed_kuaishou_push_is_accepted_and_has_no_second_effect(
     assert_replay_has_one_effect(stack, push, f"kuaishou:{KS_SELLER}:2419200000000211")
 
 
-def test_a_replayed_woocommerce_delivery_is_accepted_and_has_no_second_effect(stack: Deployed, emf: EmfReader):
+def test_a_replayed_woocommerce_delivery_is_accepted_and_has_no_second_effect(
+    stack: Deployed, emf: EmfReader
+):
     push = woo_valid(4211)
     assert_replay_has_one_effect(stack, push, f"woocommerce:{WOO_SITE}:4211")
 
@@ -359,8 +375,12 @@ def test_an_old_captured_woocommerce_delivery_replayed_after_a_newer_one_changes
     from tests.functional.conftest import receive_all, sanitize
 
     old = woo_valid(4221, status="processing")
-    newer_order = woocommerce.order(4221, "completed", T0 + timedelta(hours=3), LINES, transaction_id="TX4221")
-    headers, body = woocommerce.webhook(newer_order, "order.updated", f"https://{WOO_SITE}/", WOO_APP["webhook_secret"])
+    newer_order = woocommerce.order(
+        4221, "completed", T0 + timedelta(hours=3), LINES, transaction_id="TX4221"
+    )
+    headers, body = woocommerce.webhook(
+        newer_order, "order.updated", f"https://{WOO_SITE}/", WOO_APP["webhook_secret"]
+    )
     for push in (old, Push("woocommerce", body, headers), old):
         assert send(push)["statusCode"] == 200
         assert sanitize(stack, receive_all(stack)) == {"batchItemFailures": []}
@@ -395,9 +415,9 @@ def test_a_kuaishou_ciphertext_altered_anywhere_is_refused(stack: Deployed, emf:
 def test_stale_cases_exist_exactly_where_a_send_time_is_signed():
     from oms.platforms import get_adapter
 
-    for platform in CORPUS:
+    for platform, build in CORPUS.items():
         has_window = get_adapter(platform).freshness is not None
-        has_stale_cases = any(name.startswith("stale") for name in CORPUS[platform]())
+        has_stale_cases = any(name.startswith("stale") for name in build())
         assert has_window == has_stale_cases, platform
 
 

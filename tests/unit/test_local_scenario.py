@@ -103,7 +103,11 @@ def test_every_lifecycle_of_the_six_newer_platforms_is_in_the_demo(stored):
         == step["native"]
     ]
     assert twice
-    assert {"REFUND.SUCCESS;refund=full", "TRANSACTION.SUCCESS", "status=TRADE_CLOSED;refunds=SUCCESS"} <= natives
+    assert {
+        "REFUND.SUCCESS;refund=full",
+        "TRANSACTION.SUCCESS",
+        "status=TRADE_CLOSED;refunds=SUCCESS",
+    } <= natives
 
 
 def test_pulled_platforms_have_no_pushes_and_polls_run_through_the_day_and_after_it(stored):

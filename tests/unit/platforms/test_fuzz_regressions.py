@@ -47,7 +47,17 @@ def test_a_china_time_before_the_first_utc_instant_is_out_of_range(text: str) ->
 
 def test_a_webhook_source_with_a_broken_ipv6_host_names_no_site() -> None:
     request = WebhookRequest(
-        method="POST", headers={"x-wc-webhook-source": "https://[::1/"}, query={"site": "shop.example"}, body=b""
+        method="POST",
+        headers={"x-wc-webhook-source": "https://[::1/"},
+        query={"site": "shop.example"},
+        body=b"",
     )
     assert site(request) == "shop.example"
-    assert site(WebhookRequest(method="POST", headers={"x-wc-webhook-source": "https://[::1/"}, query={}, body=b"")) is None
+    assert (
+        site(
+            WebhookRequest(
+                method="POST", headers={"x-wc-webhook-source": "https://[::1/"}, query={}, body=b""
+            )
+        )
+        is None
+    )

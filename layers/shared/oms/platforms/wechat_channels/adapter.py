@@ -37,8 +37,8 @@ from oms.domain.errors import SchemaInvalidError, SignatureInvalidError
 from oms.domain.ids import content_hash
 from oms.domain.model import OrderEvent, Platform
 from oms.platforms._common import (
-    envelope_payload,
     constant_time_equals,
+    envelope_payload,
     load_json,
     load_json_object,
     rotating_secrets,

@@ -267,11 +267,13 @@ CORPUS = {
 # --- tests ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "push", [xhs_valid(), ks_valid(), woo_valid(), mini_valid()], ids=lambda push: push.platform
-)
-def test_the_push_each_corpus_is_derived_from_is_accepted(stack: Deployed, emf: EmfReader, push: Push):
-    reply = send(push)
+VALID = {"xiaohongshu": xhs_valid, "kuaishou": ks_valid, "woocommerce": woo_valid, "wechat_mini": mini_valid}
+
+
+@pytest.mark.parametrize("platform", list(VALID))
+def test_the_push_each_corpus_is_derived_from_is_accepted(stack: Deployed, emf: EmfReader, platform: str):
+    # built here, not at collection: a signed time must be "now" when the intake judges it
+    reply = send(VALID[platform]())
     assert 200 <= reply["statusCode"] < 300, reply
     assert queue_depth(stack, "IntakeQueue") == 1
     assert rejections(emf()) == []

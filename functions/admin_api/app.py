@@ -16,14 +16,13 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
-from oms.api import answer_typed_errors, caller, json_object
-from oms.domain.errors import BadRequestError
+from oms.domain.errors import BadRequestError, OmsError
 from oms.domain.rules import RuleChange
+from oms.http_api import error_reply, iam_caller, json_object
 
 logger = Logger()
 tracer = Tracer()
 app = APIGatewayHttpResolver()
-answer_typed_errors(app, logger)
 
 
 @app.get("/orders/<order_id>")
@@ -156,11 +155,11 @@ def _time_parameter(name: str, default: datetime) -> datetime:
 
 
 def _json_object() -> dict[str, Any]:
-    return json_object(app)
+    return json_object(app.current_event)
 
 
 def _caller() -> str:
-    return caller(app)
+    return iam_caller(app.current_event)
 
 
 def _change(change: RuleChange) -> dict[str, Any]:
@@ -170,6 +169,11 @@ def _change(change: RuleChange) -> dict[str, Any]:
         "revision": change.ruleset.revision,
         "change": change.audit.model_dump(mode="json"),
     }
+
+
+@app.exception_handler(OmsError)  # type: ignore[untyped-decorator]
+def typed_error(error: OmsError) -> Response[dict[str, Any]]:
+    return error_reply(error)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

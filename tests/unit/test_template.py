@@ -36,6 +36,8 @@ UNAVOIDABLE_WILDCARDS = {
     # Reports are named per run (diagnosis/<yyyy>/<mm>/<dd>/<id>.csv, patrols/...): one prefix each.
     "${ReportsBucket.Arn}/diagnosis/*": {"s3:PutObject", "s3:GetObject"},
     "${ReportsBucket.Arn}/patrols/*": {"s3:PutObject", "s3:GetObject"},
+    # Daily digests of return chain heads are named per day (returns/digests/<yyyy-mm-dd>.json).
+    "${ReturnDigestBucket.Arn}/returns/digests/*": {"s3:PutObject", "s3:GetObject"},
     "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*": {
         "kms:GenerateDataKey",
         "kms:Decrypt",
@@ -50,6 +52,9 @@ FUNCTION_EVENT_DIRS = {
     "SettlementRecorderFunction": "settlement_recorder",
     "SettlementXmlFunction": "settlement_xml",
 }
+#: The returns capability (issue 8): its functions and the secrets only they read.
+RETURN_FUNCTIONS = {"ReturnsApiFunction", "ReturnOpenerFunction", "ReturnJobsFunction"}
+RETURN_SECRETS = {"ReturnCodeKeysSecret", "ReturnScannersSecret"}
 #: Platforms whose orders are pulled on a schedule: the only secrets the poller reads.
 PULL_PLATFORM_SECRETS = ("PinduoduoSecret", "TaobaoSecret")
 
@@ -209,7 +214,7 @@ def test_events_are_modelled_with_globals_and_api_default_auth():
 
 
 def test_every_function_points_at_an_importable_handler(model: AppModel):
-    assert set(model.functions) == set(FUNCTION_EVENT_DIRS)
+    assert set(model.functions) == set(FUNCTION_EVENT_DIRS) | RETURN_FUNCTIONS
     for function in model.functions.values():
         assert importlib.util.find_spec(function.module) is not None, function.module
         assert function.handler == "handler"
@@ -373,8 +378,8 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
 
 
 def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: AppModel):
-    secret_refs = [{"Ref": logical_id} for logical_id in model.secrets]
-    for function_id in model.functions:
+    secret_refs = [{"Ref": logical_id} for logical_id in model.secrets if logical_id not in RETURN_SECRETS]
+    for function_id in set(model.functions) - RETURN_FUNCTIONS:
         readers = [
             statement
             for statement in allow_statements(model, role_of(model, function_id))
@@ -500,7 +505,13 @@ def test_the_push_route_is_throttled(model: AppModel):
 
 
 def test_tables_are_on_demand_encrypted_and_recoverable(model: AppModel):
-    assert set(model.tables) == {"OrdersTable", "OpsTable", "IdempotencyTable", "SettlementTable"}
+    assert set(model.tables) == {
+        "OrdersTable",
+        "OpsTable",
+        "IdempotencyTable",
+        "SettlementTable",
+        "ReturnsTable",
+    }
     for logical_id, table in model.tables.items():
         assert table["BillingMode"] == "PAY_PER_REQUEST", logical_id
         assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, logical_id
@@ -560,6 +571,8 @@ def test_every_bucket_is_private_encrypted_versioned_and_tls_only(model: AppMode
 def test_there_is_an_empty_secret_for_every_platform_with_an_adapter(model: AppModel):
     names = {}
     for logical_id, secret in model.secrets.items():
+        if logical_id in RETURN_SECRETS:
+            continue
         assert secret["SecretString"] == "{}", logical_id  # the operator fills it, never the template
         prefix, _, platform = secret["Name"]["Fn::Sub"].rpartition("/")
         assert prefix + "/" == "${AWS::StackName}/platforms/"
@@ -713,3 +726,42 @@ def test_statements_run_monthly_at_two_in_shanghai_and_on_demand(model: AppModel
     assert subscription["RawMessageDelivery"] is True
     assert subscription["TopicArn"] == {"Ref": "OrderEventsTopic"}
     assert "pending_payment" not in subscription["FilterPolicy"]["status_after"]
+
+
+# --------------------------------------------------------------------------- returns (issue 8)
+
+
+def test_return_functions_read_only_the_return_secrets_and_never_delete(model: AppModel):
+    for function_id in RETURN_FUNCTIONS:
+        statements = allow_statements(model, role_of(model, function_id))
+        actions = {action for statement in statements for action in as_list(statement["Action"])}
+        assert not {"dynamodb:DeleteItem", "s3:DeleteObject", "s3:BypassGovernanceRetention"} & actions
+        for statement in statements:
+            if "secretsmanager:GetSecretValue" in as_list(statement["Action"]):
+                assert {ref["Ref"] for ref in as_list(statement["Resource"])} <= RETURN_SECRETS, function_id
+    routes = {(route.method, route.path): route.auth for route in model.routes}
+    # Operators need SigV4; devices sign scans with their own keys; the customer holds the code.
+    assert routes[("POST", "/returns")] == "AWS_IAM"
+    assert routes[("GET", "/returns/{code}/verify")] == "AWS_IAM"
+    assert routes[("GET", "/returns/{code}/evidence")] == "AWS_IAM"
+    assert routes[("POST", "/returns/{code}/scans")] is None
+    assert routes[("GET", "/returns/{code}")] is None
+
+
+def test_the_digest_bucket_is_write_once_and_the_code_keys_are_generated(model: AppModel):
+    bucket = model.buckets["ReturnDigestBucket"]
+    assert bucket["ObjectLockEnabled"] is True
+    retention = bucket["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert retention["Mode"] == {"Fn::If": ["IsProd", "COMPLIANCE", "GOVERNANCE"]}
+    assert retention["Days"] == {"Ref": "ReturnDigestRetentionDays"}
+    keys = model.secrets["ReturnCodeKeysSecret"]
+    assert "SecretString" not in keys  # the key never appears in the template
+    generated = keys["GenerateSecretString"]
+    assert json.loads(generated["SecretStringTemplate"]) == {"current": generated["GenerateStringKey"]}
+    assert generated["PasswordLength"] >= 32
+    subscription = model.resources["ReturnsSubscription"]["Properties"]
+    assert subscription["Endpoint"] == {"Fn::GetAtt": ["ReturnsQueue", "Arn"]}
+    assert subscription["RawMessageDelivery"] is True
+    assert set(subscription["FilterPolicy"]["refund_after"]) == {"requested", "refunding"}
+    (opener,) = [source for source in model.queue_sources if source.queue_id == "ReturnsQueue"]
+    assert (opener.function_id, opener.report_batch_item_failures) == ("ReturnOpenerFunction", True)

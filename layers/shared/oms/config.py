@@ -49,6 +49,11 @@ class Settings:
     settlement_camt_version: str = "camt.053.001.08"
     #: channel → {"account_id", "currencies", "name"} of the merchant's account at the platform
     settlement_accounts: dict[str, object] = field(default_factory=dict)
+    #: Returns (issue 8): the table, the write-once digest bucket, the code and scanner keys
+    returns_table: str = ""
+    return_digest_bucket: str = ""
+    return_code_keys_secret: str = ""
+    return_scanners_secret: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -81,6 +86,10 @@ class Settings:
             settlement_bucket=env.get("SETTLEMENT_BUCKET", ""),
             settlement_camt_version=env.get("SETTLEMENT_CAMT_VERSION", "camt.053.001.08"),
             settlement_accounts=json.loads(env.get("SETTLEMENT_ACCOUNTS") or "{}"),
+            returns_table=env.get("RETURNS_TABLE", ""),
+            return_digest_bucket=env.get("RETURN_DIGEST_BUCKET", ""),
+            return_code_keys_secret=env.get("RETURN_CODE_KEYS_SECRET", ""),
+            return_scanners_secret=env.get("RETURN_SCANNERS_SECRET", ""),
         )
 
 

@@ -36,6 +36,12 @@ class ErrorCode(StrEnum):
     STATEMENT_INVALID = "STATEMENT_INVALID"
     SETTLEMENT_ENTRY_CONFLICT = "SETTLEMENT_ENTRY_CONFLICT"
 
+    RETURN_CODE_INVALID = "RETURN_CODE_INVALID"
+    RETURN_LINES_INVALID = "RETURN_LINES_INVALID"
+    SCANNER_UNAUTHENTICATED = "SCANNER_UNAUTHENTICATED"
+    SCANNER_NOT_ALLOWED = "SCANNER_NOT_ALLOWED"
+    SCAN_INVALID = "SCAN_INVALID"
+
 
 class OmsError(Exception):
     """Base of every error the product raises on purpose.
@@ -183,3 +189,38 @@ class SettlementEntryConflictError(OmsError):
 
     code = ErrorCode.SETTLEMENT_ENTRY_CONFLICT
     http_status = 409
+
+
+class ReturnCodeInvalidError(OmsError):
+    """A return code that is malformed, unknown or forged (one answer for all three: no oracle)."""
+
+    code = ErrorCode.RETURN_CODE_INVALID
+    http_status = 404
+
+
+class ReturnLinesInvalidError(OmsError):
+    """A return names lines the order does not have, or more than was ordered."""
+
+    code = ErrorCode.RETURN_LINES_INVALID
+    http_status = 422
+
+
+class ScannerUnauthenticatedError(OmsError):
+    """A scan without a valid device signature (unknown device, bad or stale signature)."""
+
+    code = ErrorCode.SCANNER_UNAUTHENTICATED
+    http_status = 401
+
+
+class ScannerNotAllowedError(OmsError):
+    """An authenticated device recording a scan its role may not (a courier's receipt)."""
+
+    code = ErrorCode.SCANNER_NOT_ALLOWED
+    http_status = 403
+
+
+class ScanInvalidError(OmsError):
+    """A scan body that does not validate (kind, operator, GPS, device time)."""
+
+    code = ErrorCode.SCAN_INVALID
+    http_status = 400

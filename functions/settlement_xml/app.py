@@ -20,22 +20,21 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
-from oms.api import answer_typed_errors, caller, json_object
-from oms.domain.errors import BadRequestError
+from oms.domain.errors import BadRequestError, OmsError
 from oms.domain.model import Platform
 from oms.domain.settlement import Month
+from oms.http_api import error_reply, iam_caller, json_object
 from oms.observability import count
 from oms.services.settlement import parse_channels
 
 logger = Logger()
 tracer = Tracer()
 app = APIGatewayHttpResolver()
-answer_typed_errors(app, logger)
 
 
 @app.post("/settlements/generate")
 def generate() -> dict[str, Any]:
-    body = json_object(app)
+    body = json_object(app.current_event)
     month = Month.parse(str(body.get("month") or ""))
     channels = parse_channels(body.get("channel"))
     return _generate(month, channels)
@@ -50,7 +49,9 @@ def links() -> dict[str, Any]:
 
 @app.post("/settlements/entries")
 def record_entry() -> Response[dict[str, Any]]:
-    created, entry = composition.settlement_recorder().record_manual(json_object(app), actor=caller(app))
+    event = app.current_event
+    recorder = composition.settlement_recorder()
+    created, entry = recorder.record_manual(json_object(event), actor=iam_caller(event))
     return Response(
         status_code=201 if created else 200,
         content_type="application/json",
@@ -76,6 +77,11 @@ def monthly_run(event: dict[str, Any]) -> dict[str, Any]:
     if moment.tzinfo is None:
         raise BadRequestError("scheduled_time has no time zone", field="scheduled_time")
     return _generate(Month.previous_of(moment), parse_channels(event.get("channel")))
+
+
+@app.exception_handler(OmsError)  # type: ignore[untyped-decorator]
+def typed_error(error: OmsError) -> Response[dict[str, Any]]:
+    return error_reply(error)
 
 
 @logger.inject_lambda_context

@@ -74,10 +74,13 @@ def test_every_table_is_created_with_its_keys_indexes_ttl_and_backups(model: App
             assert actual_indexes[index_name]["KeySchema"] == index["KeySchema"]
             assert actual_indexes[index_name]["Projection"] == index["Projection"]
         ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
-        assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == (
-            "ENABLED",
-            spec["TimeToLiveSpecification"]["AttributeName"],
-        )
+        if "TimeToLiveSpecification" in spec:
+            assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == (
+                "ENABLED",
+                spec["TimeToLiveSpecification"]["AttributeName"],
+            )
+        else:  # the Inventory table: expiry is conditions and a sweeper, never TTL (docs/inventory.md)
+            assert ttl["TimeToLiveStatus"] == "DISABLED"
         backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
 

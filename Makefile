@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 TOOLS := .venv-tools
 STAMP := $(VENV)/.installed
 TOOLS_STAMP := $(TOOLS)/.installed
+NODE_STAMP := node_modules/.package-lock.json
 export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)
 # Python 3.12 for `sam build` (the Lambda runtime); pyenv keeps one on the dev machines.
 PY312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do "$$p" -c 'import sys; print(sys.executable)' 2>/dev/null && break; done)
@@ -17,7 +18,11 @@ PY312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-install: $(STAMP) ## create .venv and install everything (idempotent)
+install: $(STAMP) $(NODE_STAMP) ## create .venv and node_modules and install everything (idempotent)
+
+# dynalite (tests only: a DynamoDB server whose conditional writes are atomic under concurrency).
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error; else echo "npm not found: the dynalite concurrency test will be skipped"; fi
 
 $(STAMP): requirements/dev.txt layers/shared/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

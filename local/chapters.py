@@ -18,7 +18,12 @@ if TYPE_CHECKING:
     from local.stack import LocalStack
 
 #: Modules under ``local`` that play a chapter, in order (each has ``run(stack, credentials)``).
-CHAPTERS: tuple[str, ...] = ("reconcile_chapter", "returns_chapter", "settlement_chapter")
+CHAPTERS: tuple[str, ...] = (
+    "reconcile_chapter",
+    "returns_chapter",
+    "settlement_chapter",
+    "flash_sale_chapter",
+)
 
 
 @dataclass

@@ -176,6 +176,36 @@ def typed_error(error: OmsError) -> Response[dict[str, Any]]:
     return error_reply(error)
 
 
+# ------------------------------------------------------------------ inventory (docs/inventory.md)
+# In this module, not a Router module beside it: Lambda loads app.py as a top-level module from
+# the function's CodeUri, where `functions.admin_api.<module>` does not exist.
+
+
+@app.get("/inventory/<sku>")
+def get_inventory(sku: str) -> dict[str, Any]:
+    return composition.inventory_admin().view(unquote(sku))
+
+
+@app.put("/inventory/<sku>")
+def change_inventory(sku: str) -> dict[str, Any]:
+    return composition.inventory_admin().change(unquote(sku), _json_object(), actor=_caller())
+
+
+@app.post("/inventory/cart-events")
+def post_cart_events() -> dict[str, Any]:
+    return composition.surge_breaker().cart_events(_json_object())
+
+
+@app.delete("/inventory/<sku>/surge")
+def clear_surge_breaker(sku: str) -> dict[str, Any]:
+    return {"cleared": composition.surge_breaker().clear(unquote(sku))}
+
+
+@app.put("/inventory-formulas/<scope>")
+def save_inventory_formula(scope: str) -> dict[str, Any]:
+    return composition.inventory_admin().save_formula(unquote(scope), _json_object(), actor=_caller())
+
+
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -79,7 +79,7 @@ def test_every_table_is_created_with_its_keys_indexes_ttl_and_backups(model: App
                 "ENABLED",
                 spec["TimeToLiveSpecification"]["AttributeName"],
             )
-        else:  # the settlement entries are accounting records: nothing expires them
+        else:  # settlement entries are accounting records, inventory expiry is conditions and a sweeper
             assert ttl["TimeToLiveStatus"] == "DISABLED"
         backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"

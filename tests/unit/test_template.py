@@ -51,6 +51,7 @@ FUNCTION_EVENT_DIRS = {
     "OrderReconcilerFunction": "order_reconciler",
     "SettlementRecorderFunction": "settlement_recorder",
     "SettlementXmlFunction": "settlement_xml",
+    "InventoryEventsFunction": "inventory_events",
 }
 #: The returns capability (issue 8): its functions and the secrets only they read.
 RETURN_FUNCTIONS = {"ReturnsApiFunction", "ReturnOpenerFunction", "ReturnJobsFunction"}
@@ -314,15 +315,21 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
     def on(logical_id: str) -> str:
         return json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}, sort_keys=True)
 
-    intake, sanitizer, admin, poller = (
+    intake, sanitizer, admin, poller, inventory = (
         grants(f)
         for f in (
             "WebhookIntakeFunction",
             "PayloadSanitizerFunction",
             "AdminApiFunction",
             "OrderPollerFunction",
+            "InventoryEventsFunction",
         )
     )
+    # Inventory touches its own table (and index) only, and no bucket, secret or other table.
+    assert {key for key, actions in inventory.items() if any(a.startswith("dynamodb:") for a in actions)} == {
+        on("InventoryTable"),
+        json.dumps({"Fn::Sub": "${InventoryTable.Arn}/index/GSI1"}, sort_keys=True),
+    }
     # Intake only enqueues and reads secrets: it writes no table and no bucket.
     assert intake[on("IntakeQueue")] == {"sqs:SendMessage"}
     assert not any(
@@ -350,6 +357,8 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
         "dynamodb:Query",
         "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
         "s3:GetObject",
         "s3:PutObject",
         "sqs:ReceiveMessage",
@@ -361,7 +370,14 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
         "kms:Decrypt",
     }
     writes = {key for key, actions in admin.items() if "dynamodb:PutItem" in actions}
-    assert writes == {on("OpsTable"), on("OrdersTable")}
+    assert writes == {on("OpsTable"), on("OrdersTable"), on("InventoryTable")}
+    # Inventory receipts, adjustments and formulas update items; clearing a surge breaker deletes one.
+    assert {key for key, actions in admin.items() if "dynamodb:UpdateItem" in actions} == {
+        on("InventoryTable")
+    }
+    assert {key for key, actions in admin.items() if "dynamodb:DeleteItem" in actions} == {
+        on("InventoryTable")
+    }
     bucket_writes = {key for key, actions in admin.items() if "s3:PutObject" in actions}
     assert bucket_writes == {json.dumps({"Fn::Sub": "${ReportsBucket.Arn}/diagnosis/*"})}
     assert admin[on("IntakeDLQ")] == {
@@ -385,7 +401,12 @@ def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: A
             for statement in allow_statements(model, role_of(model, function_id))
             if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
         ]
-        if function_id in ("AdminApiFunction", "SettlementRecorderFunction", "SettlementXmlFunction"):
+        if function_id in (
+            "AdminApiFunction",
+            "SettlementRecorderFunction",
+            "SettlementXmlFunction",
+            "InventoryEventsFunction",
+        ):
             assert readers == []
         elif function_id == "OrderPollerFunction":
             assert len(readers) == 1
@@ -511,6 +532,7 @@ def test_tables_are_on_demand_encrypted_and_recoverable(model: AppModel):
         "IdempotencyTable",
         "SettlementTable",
         "ReturnsTable",
+        "InventoryTable",
     }
     for logical_id, table in model.tables.items():
         assert table["BillingMode"] == "PAY_PER_REQUEST", logical_id
@@ -531,6 +553,10 @@ def test_tables_are_on_demand_encrypted_and_recoverable(model: AppModel):
     idempotency = model.tables["IdempotencyTable"]
     assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    inventory = model.tables["InventoryTable"]
+    # Reservations expire by conditions and the sweeper; the ledger is kept: no TTL on purpose.
+    assert "TimeToLiveSpecification" not in inventory
+    assert model.resources["InventoryTable"]["DeletionPolicy"] == "Retain"
 
 
 def test_the_archive_bucket_is_tiered_and_expires(model: AppModel):
@@ -594,7 +620,14 @@ def sample_events(directory: str) -> list[Path]:
     [
         (f, d)
         for f, d in FUNCTION_EVENT_DIRS.items()
-        if d not in {"payload_sanitizer", "order_poller", "order_reconciler", "settlement_recorder"}
+        if d
+        not in {
+            "payload_sanitizer",
+            "order_poller",
+            "order_reconciler",
+            "settlement_recorder",
+            "inventory_events",
+        }
     ],
 )
 def test_http_sample_events_hit_a_route_of_their_function(model: AppModel, function_id: str, directory: str):
@@ -765,3 +798,18 @@ def test_the_digest_bucket_is_write_once_and_the_code_keys_are_generated(model: 
     assert set(subscription["FilterPolicy"]["refund_after"]) == {"requested", "refunding"}
     (opener,) = [source for source in model.queue_sources if source.queue_id == "ReturnsQueue"]
     assert (opener.function_id, opener.report_batch_item_failures) == ("ReturnOpenerFunction", True)
+
+
+def test_inventory_consumes_order_changes_through_its_own_queue_and_sweeps_every_minute(model: AppModel):
+    (source,) = [s for s in model.queue_sources if s.function_id == "InventoryEventsFunction"]
+    assert source.queue_id == "InventoryEventsQueue"
+    assert source.report_batch_item_failures
+    queue = model.resources["InventoryEventsQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["InventoryEventsDLQ", "Arn"]}
+    subscription = model.resources["InventoryEventsSubscription"]["Properties"]
+    assert subscription["TopicArn"] == {"Ref": "OrderEventsTopic"}
+    assert subscription["Protocol"] == "sqs"
+    assert subscription["RawMessageDelivery"] is True
+    sweep = properties(model, "InventoryEventsFunction")["Events"]["Sweep"]["Properties"]
+    assert sweep["ScheduleExpression"] == "rate(1 minute)"
+    assert json.loads(sweep["Input"]) == {"sweep": True, "scheduled_time": "<aws.scheduler.scheduled-time>"}

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from oms.adapters.inventory_table import DynamoInventoryLedger
     from oms.adapters.ops_table import DynamoFailureLog, DynamoRedriveLog
     from oms.adapters.order_events_topic import SnsOrderChangePublisher
     from oms.adapters.orders_table import DynamoOrdersRepository
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from oms.services.cleaning_rules import CachedRuleSource, CleaningRulesAdmin
     from oms.services.consistency import ForcedCorrections, OrderDiagnostics
     from oms.services.intake import WebhookIntake
+    from oms.services.inventory import InventoryEvents
+    from oms.services.inventory_admin import InventoryAdmin
+    from oms.services.inventory_surge import SurgeBreaker
     from oms.services.orders import OrderQueries
     from oms.services.polling import OrderPoller
     from oms.services.ports import AlertSink
@@ -401,3 +405,42 @@ def reset() -> None:
         if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", "") == __name__:
             value.cache_clear()
     reset_clients()
+
+
+@cache
+def inventory_ledger() -> DynamoInventoryLedger:
+    from oms.adapters.aws import client
+    from oms.adapters.inventory_table import DynamoInventoryLedger
+
+    return DynamoInventoryLedger(settings().inventory_table, client("dynamodb"))
+
+
+@cache
+def inventory_events() -> InventoryEvents:
+    from datetime import timedelta
+
+    from oms.services.inventory import InventoryEvents
+
+    config = settings()
+    return InventoryEvents(
+        ledger=inventory_ledger(),
+        alerts=alert_sink(),
+        clock=utc_now,
+        warehouse=config.inventory_warehouse,
+        holds={channel: timedelta(minutes=m) for channel, m in config.inventory_hold_minutes.items()},
+        surge=surge_breaker(),
+    )
+
+
+@cache
+def inventory_admin() -> InventoryAdmin:
+    from oms.services.inventory_admin import InventoryAdmin
+
+    return InventoryAdmin(records=inventory_ledger(), clock=utc_now)
+
+
+@cache
+def surge_breaker() -> SurgeBreaker:
+    from oms.services.inventory_surge import SurgeBreaker
+
+    return SurgeBreaker(records=inventory_ledger(), alerts=alert_sink(), clock=utc_now)

@@ -32,6 +32,10 @@ class Settings:
     intake_dlq_url: str = ""
     #: How long a sanitizer keeps the operators' cleaning rules before reading them again
     rules_cache_seconds: int = 30
+    #: Inventory (docs/inventory.md): the table, the warehouse orders draw on, unpaid holds per channel
+    inventory_table: str = ""
+    inventory_warehouse: str = "main"
+    inventory_hold_minutes: dict[str, int] = field(default_factory=dict)
     #: Where every stored order change is published (oms.domain.order_events)
     order_events_topic_arn: str = ""
     #: Reports for people (diagnosis exports, patrol, inventory and fulfilment reports)
@@ -74,6 +78,11 @@ class Settings:
             poll_initial_lookback_seconds=int(env.get("POLL_INITIAL_LOOKBACK_SECONDS", "3600")),
             intake_dlq_url=env.get("INTAKE_DLQ_URL", ""),
             rules_cache_seconds=int(env.get("RULES_CACHE_SECONDS", "30")),
+            inventory_table=env.get("INVENTORY_TABLE", ""),
+            inventory_warehouse=env.get("INVENTORY_WAREHOUSE", "main"),
+            inventory_hold_minutes={
+                str(k): int(v) for k, v in json.loads(env.get("INVENTORY_HOLD_MINUTES") or "{}").items()
+            },
             order_events_topic_arn=env.get("ORDER_EVENTS_TOPIC_ARN", ""),
             reports_bucket=env.get("REPORTS_BUCKET", ""),
             admin_principal_arns=tuple(

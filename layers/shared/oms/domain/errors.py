@@ -41,6 +41,10 @@ class ErrorCode(StrEnum):
     SCANNER_UNAUTHENTICATED = "SCANNER_UNAUTHENTICATED"
     SCANNER_NOT_ALLOWED = "SCANNER_NOT_ALLOWED"
     SCAN_INVALID = "SCAN_INVALID"
+    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
+    INVENTORY_INVALID = "INVENTORY_INVALID"
+    RESERVATION_NOT_FOUND = "RESERVATION_NOT_FOUND"
+    FORMULA_INVALID = "FORMULA_INVALID"
 
 
 class OmsError(Exception):
@@ -223,4 +227,36 @@ class ScanInvalidError(OmsError):
     """A scan body that does not validate (kind, operator, GPS, device time)."""
 
     code = ErrorCode.SCAN_INVALID
+    http_status = 400
+
+
+class InsufficientStockError(OmsError):
+    """A reservation or deduction asked for more than is available; nothing was written.
+
+    ``details["short"]`` lists ``{sku, warehouse, requested, available}`` per short line.
+    """
+
+    code = ErrorCode.INSUFFICIENT_STOCK
+    http_status = 409
+
+
+class InventoryInvalidError(OmsError):
+    """A stock movement that would break an invariant or makes no sense (negative quantity, …)."""
+
+    code = ErrorCode.INVENTORY_INVALID
+    http_status = 400
+
+
+class ReservationNotFoundError(OmsError):
+    code = ErrorCode.RESERVATION_NOT_FOUND
+    http_status = 404
+
+
+class FormulaInvalidError(OmsError):
+    """A sellable-quantity formula that does not parse or names an unknown variable/function.
+
+    ``details["position"]`` is the 0-based character offset of the problem.
+    """
+
+    code = ErrorCode.FORMULA_INVALID
     http_status = 400

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 from oms.domain.alerts import Alert
 from oms.domain.envelope import IntakeEnvelope
+from oms.domain.formula import FormulaVersion
+from oms.domain.inventory import Bucket, Incoming, LedgerEntry, LineDemand, StockLevel
 from oms.domain.model import Cohort, FailureRecord, HistoryEntry, Order, Platform
 from oms.domain.order_events import OrderChanged
 from oms.domain.return_chain import Anchor, StoredLink
@@ -16,6 +18,7 @@ from oms.domain.returns import ReturnRecord, Scanner
 from oms.domain.rules import ManagedRule, RuleAudit, RuleChange, RuleSet
 from oms.domain.settlement import SettlementEntry
 from oms.domain.state_machine import Decision
+from oms.domain.surge import SurgeVerdict
 from oms.platforms.base import AppSecrets
 
 Clock = Callable[[], datetime]
@@ -377,3 +380,64 @@ class DigestStore(Protocol):
         ...
 
     def get(self, key: str) -> bytes | None: ...
+
+
+class InventoryLedger(Protocol):
+    """Stock levels and reservations (``oms.adapters.inventory_table.DynamoInventoryLedger``)."""
+
+    def reserve(
+        self, channel: str, lines: Sequence[LineDemand], now: datetime, expires_at: datetime
+    ) -> bool: ...
+
+    def convert(self, lines: Sequence[LineDemand], now: datetime) -> bool: ...
+
+    def release_order(
+        self, order_id: str, now: datetime, *, shipped: bool = False, lines: Sequence[LineDemand] = ()
+    ) -> bool: ...
+
+    def sweep_expired(self, now: datetime, limit: int = 200) -> int: ...
+
+
+class InventoryRecords(InventoryLedger, Protocol):
+    """What the operators' inventory routes read and change."""
+
+    def levels(self, sku: str) -> list[StockLevel]: ...
+
+    def ledger(self, sku: str, warehouse: str) -> list[LedgerEntry]: ...
+
+    def buckets(self, sku: str, warehouse: str) -> list[Bucket]: ...
+
+    def receive(self, sku: str, warehouse: str, quantity: int, reference: str) -> bool: ...
+
+    def adjust(self, sku: str, warehouse: str, delta: int, reference: str) -> bool: ...
+
+    def set_planning(
+        self,
+        sku: str,
+        warehouse: str,
+        *,
+        safety_stock: int | None = None,
+        incoming: Sequence[Incoming] | None = None,
+    ) -> StockLevel: ...
+
+    def formula_versions(self, scope: str) -> list[FormulaVersion]: ...
+
+    def save_formula(self, scope: str, source: str, actor: str, now: datetime) -> FormulaVersion: ...
+
+    def breaker(self, sku: str) -> dict[str, Any] | None: ...
+
+
+class SurgeRecords(Protocol):
+    """Demand per minute slot and the breaker's state (``DynamoInventoryLedger``)."""
+
+    def levels(self, sku: str) -> list[StockLevel]: ...
+
+    def record_demand(self, sku: str, units: int, at: datetime, event_id: str) -> bool: ...
+
+    def demand(self, sku: str, slots: Sequence[str]) -> dict[str, int]: ...
+
+    def trip_breaker(self, sku: str, verdict: SurgeVerdict, at: datetime) -> bool: ...
+
+    def breaker(self, sku: str) -> dict[str, Any] | None: ...
+
+    def clear_breaker(self, sku: str) -> bool: ...

@@ -47,10 +47,13 @@ FUNCTION_EVENT_DIRS = {
     "AdminApiFunction": "admin_api",
     "OrderPollerFunction": "order_poller",
     "OrderReconcilerFunction": "order_reconciler",
+    "CustomerIdentityFunction": "customer_identity",
 }
 #: The returns capability (issue 8): its functions and the secrets only they read.
 RETURN_FUNCTIONS = {"ReturnsApiFunction", "ReturnOpenerFunction", "ReturnJobsFunction"}
 RETURN_SECRETS = {"ReturnCodeKeysSecret", "ReturnScannersSecret"}
+#: Secrets that are not platform credentials: which function alone reads each.
+KEY_SECRETS = {"CustomerIdentitySecret": "CustomerIdentityFunction"}
 #: Platforms whose orders are pulled on a schedule: the only secrets the poller reads.
 PULL_PLATFORM_SECRETS = ("PinduoduoSecret", "TaobaoSecret")
 
@@ -310,13 +313,14 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
     def on(logical_id: str) -> str:
         return json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}, sort_keys=True)
 
-    intake, sanitizer, admin, poller = (
+    intake, sanitizer, admin, poller, identity = (
         grants(f)
         for f in (
             "WebhookIntakeFunction",
             "PayloadSanitizerFunction",
             "AdminApiFunction",
             "OrderPollerFunction",
+            "CustomerIdentityFunction",
         )
     )
     # Intake only enqueues and reads secrets: it writes no table and no bucket.
@@ -346,6 +350,7 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
         "dynamodb:Query",
         "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
         "s3:GetObject",
         "s3:PutObject",
         "sqs:ReceiveMessage",
@@ -357,7 +362,7 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
         "kms:Decrypt",
     }
     writes = {key for key, actions in admin.items() if "dynamodb:PutItem" in actions}
-    assert writes == {on("OpsTable"), on("OrdersTable")}
+    assert writes == {on("OpsTable"), on("OrdersTable"), on("CustomersTable")}
     bucket_writes = {key for key, actions in admin.items() if "s3:PutObject" in actions}
     assert bucket_writes == {json.dumps({"Fn::Sub": "${ReportsBucket.Arn}/diagnosis/*"})}
     assert admin[on("IntakeDLQ")] == {
@@ -371,10 +376,22 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
     assert poller[on("OpsTable")] == {"dynamodb:GetItem", "dynamodb:PutItem"}
     assert not any("s3:" in action for actions in poller.values() for action in actions)
     assert on("OrdersTable") not in poller
+    # Customer identity reads orders, writes only the Customers table, never deletes or scans.
+    assert identity[on("OrdersTable")] == {"dynamodb:GetItem"}
+    assert {"dynamodb:DeleteItem", "dynamodb:Scan"}.isdisjoint(identity[on("CustomersTable")])
+    assert identity[on("CustomersQueue")] == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    }
 
 
 def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: AppModel):
-    secret_refs = [{"Ref": logical_id} for logical_id in model.secrets if logical_id not in RETURN_SECRETS]
+    secret_refs = [
+        {"Ref": logical_id}
+        for logical_id in model.secrets
+        if logical_id not in RETURN_SECRETS and logical_id not in KEY_SECRETS
+    ]
     for function_id in set(model.functions) - RETURN_FUNCTIONS:
         readers = [
             statement
@@ -383,6 +400,10 @@ def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: A
         ]
         if function_id == "AdminApiFunction":
             assert readers == []
+        elif function_id in KEY_SECRETS.values():
+            assert [as_list(statement["Resource"]) for statement in readers] == [
+                [{"Ref": secret} for secret, reader in KEY_SECRETS.items() if reader == function_id]
+            ]
         elif function_id == "OrderPollerFunction":
             assert len(readers) == 1
             assert sorted(map(json.dumps, as_list(readers[0]["Resource"]))) == sorted(
@@ -463,7 +484,12 @@ def test_the_intake_queue_is_fifo_and_redrives_to_a_fifo_dlq(model: AppModel):
 
 
 def test_an_alarm_fires_on_the_first_message_in_the_dlq(model: AppModel):
-    (alarm,) = of_type(model, "AWS::CloudWatch::Alarm").values()
+    alarms = {
+        alarm["Dimensions"][0]["Value"]["Fn::GetAtt"][0]: alarm
+        for alarm in of_type(model, "AWS::CloudWatch::Alarm").values()
+    }
+    assert set(alarms) == {"IntakeDLQ", "CustomersDLQ"}
+    alarm = alarms["IntakeDLQ"]
     assert alarm["Namespace"] == "AWS/SQS"
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["IntakeDLQ", "QueueName"]}}]
@@ -499,7 +525,13 @@ def test_the_push_route_is_throttled(model: AppModel):
 
 
 def test_tables_are_on_demand_encrypted_and_recoverable(model: AppModel):
-    assert set(model.tables) == {"OrdersTable", "OpsTable", "IdempotencyTable", "ReturnsTable"}
+    assert set(model.tables) == {
+        "OrdersTable",
+        "OpsTable",
+        "IdempotencyTable",
+        "ReturnsTable",
+        "CustomersTable",
+    }
     for logical_id, table in model.tables.items():
         assert table["BillingMode"] == "PAY_PER_REQUEST", logical_id
         assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, logical_id
@@ -562,6 +594,8 @@ def test_there_is_an_empty_secret_for_every_platform_with_an_adapter(model: AppM
         if logical_id in RETURN_SECRETS:
             continue
         assert secret["SecretString"] == "{}", logical_id  # the operator fills it, never the template
+        if logical_id in KEY_SECRETS:
+            continue
         prefix, _, platform = secret["Name"]["Fn::Sub"].rpartition("/")
         assert prefix + "/" == "${AWS::StackName}/platforms/"
         names[Platform(platform)] = logical_id
@@ -582,7 +616,7 @@ def sample_events(directory: str) -> list[Path]:
     [
         (f, d)
         for f, d in FUNCTION_EVENT_DIRS.items()
-        if d not in {"payload_sanitizer", "order_poller", "order_reconciler"}
+        if d not in {"payload_sanitizer", "order_poller", "order_reconciler", "customer_identity"}
     ],
 )
 def test_http_sample_events_hit_a_route_of_their_function(model: AppModel, function_id: str, directory: str):

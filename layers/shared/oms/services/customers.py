@@ -122,11 +122,12 @@ class CustomerIdentity:
         )
         new_entry = self._store.add_timeline_entry(key, entry)
         self._store.add_tags(key, customer_tags, str(order.platform))
+        # Duplicates are looked for on the change that created the order (its receiver arrives with
+        # it on every platform that sends one; a redelivery of it looks again, idempotently); later
+        # changes add nothing the rule reads.
+        raised = self._detect(changed, key, now) if changed.status_before is None else []
         return Consumed(
-            customer_key=key,
-            new_entry=new_entry,
-            reviews_raised=tuple(self._detect(changed, key, now)),
-            merges=tuple(merges),
+            customer_key=key, new_entry=new_entry, reviews_raised=tuple(raised), merges=tuple(merges)
         )
 
     # ----------------------------------------------------------------- identity
@@ -163,6 +164,8 @@ class CustomerIdentity:
 
     def _join(self, owners: Sequence[str], found: Mapping[str, str], now: datetime) -> list[str]:
         """Merge the customers deterministic links say are one (unless a person kept them apart)."""
+        if len(owners) < 2:
+            return []  # one customer named: nothing to join (the usual case, no extra read)
         roots: dict[str, CustomerProfile] = {}
         kinds: dict[str, set[str]] = {}  # root → the kinds of link that named it
         for owner in owners:
@@ -200,10 +203,15 @@ class CustomerIdentity:
         if tail is None:
             return []
         tail_hash = self._phone_hash(f"tail:{tail}")
+        placed_at = OrderFacts.of(order, key).placed_at
+        start, end = window(self._rule, placed_at)
+        candidates = [
+            pair for pair in self._store.phone_tail_orders(tail_hash, start, end) if pair[0] != order.order_id
+        ]
+        self._store.index_phone_tail(tail_hash, placed_at, order.order_id, key)
+        if not candidates:
+            return []
         facts = OrderFacts.of(order, root_of(self._store, key).key)
-        start, end = window(self._rule, facts.placed_at)
-        candidates = self._store.phone_tail_orders(tail_hash, start, end)
-        self._store.index_phone_tail(tail_hash, facts.placed_at, order.order_id, key)
         raised = []
         for other_order_id, other_key in candidates:
             if other_order_id == order.order_id:

@@ -18,6 +18,7 @@ from typing import Any
 
 from bench import cold_start
 from bench.cost import Prices, cost_report
+from bench.customer_timeline import CustomerTimelineSuite
 from bench.harness import BenchContext, Options, Suite, Table, fmt, usd
 from bench.pipeline import INTAKE, SANITIZER, TEMPLATE, profile_replay, record, replay
 from bench.settlement import SettlementSuite
@@ -421,4 +422,11 @@ class CostSuite:
         return [table, durations]
 
 
-SUITES: list[Suite] = [ColdStartSuite(), AwsCallsSuite(), CpuSuite(), CostSuite(), SettlementSuite()]
+SUITES: list[Suite] = [
+    ColdStartSuite(),
+    AwsCallsSuite(),
+    CpuSuite(),
+    CostSuite(),
+    SettlementSuite(),
+    CustomerTimelineSuite(),
+]

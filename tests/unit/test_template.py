@@ -52,10 +52,13 @@ FUNCTION_EVENT_DIRS = {
     "SettlementRecorderFunction": "settlement_recorder",
     "SettlementXmlFunction": "settlement_xml",
     "InventoryEventsFunction": "inventory_events",
+    "CustomerIdentityFunction": "customer_identity",
 }
 #: The returns capability (issue 8): its functions and the secrets only they read.
 RETURN_FUNCTIONS = {"ReturnsApiFunction", "ReturnOpenerFunction", "ReturnJobsFunction"}
 RETURN_SECRETS = {"ReturnCodeKeysSecret", "ReturnScannersSecret"}
+#: Secrets that are not platform credentials: which function alone reads each.
+KEY_SECRETS = {"CustomerIdentitySecret": "CustomerIdentityFunction"}
 #: Platforms whose orders are pulled on a schedule: the only secrets the poller reads.
 PULL_PLATFORM_SECRETS = ("PinduoduoSecret", "TaobaoSecret")
 
@@ -315,7 +318,7 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
     def on(logical_id: str) -> str:
         return json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}, sort_keys=True)
 
-    intake, sanitizer, admin, poller, inventory = (
+    intake, sanitizer, admin, poller, inventory, identity = (
         grants(f)
         for f in (
             "WebhookIntakeFunction",
@@ -323,6 +326,7 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
             "AdminApiFunction",
             "OrderPollerFunction",
             "InventoryEventsFunction",
+            "CustomerIdentityFunction",
         )
     )
     # Inventory touches its own table (and index) only, and no bucket, secret or other table.
@@ -370,10 +374,12 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
         "kms:Decrypt",
     }
     writes = {key for key, actions in admin.items() if "dynamodb:PutItem" in actions}
-    assert writes == {on("OpsTable"), on("OrdersTable"), on("InventoryTable")}
-    # Inventory receipts, adjustments and formulas update items; clearing a surge breaker deletes one.
+    assert writes == {on("OpsTable"), on("OrdersTable"), on("InventoryTable"), on("CustomersTable")}
+    # Inventory receipts, adjustments and formulas update items, and so do review decisions, merges
+    # and splits; only clearing a surge breaker deletes one.
     assert {key for key, actions in admin.items() if "dynamodb:UpdateItem" in actions} == {
-        on("InventoryTable")
+        on("InventoryTable"),
+        on("CustomersTable"),
     }
     assert {key for key, actions in admin.items() if "dynamodb:DeleteItem" in actions} == {
         on("InventoryTable")
@@ -391,10 +397,22 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
     assert poller[on("OpsTable")] == {"dynamodb:GetItem", "dynamodb:PutItem"}
     assert not any("s3:" in action for actions in poller.values() for action in actions)
     assert on("OrdersTable") not in poller
+    # Customer identity reads orders, writes only the Customers table, never deletes or scans.
+    assert identity[on("OrdersTable")] == {"dynamodb:GetItem"}
+    assert {"dynamodb:DeleteItem", "dynamodb:Scan"}.isdisjoint(identity[on("CustomersTable")])
+    assert identity[on("CustomersQueue")] == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    }
 
 
 def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: AppModel):
-    secret_refs = [{"Ref": logical_id} for logical_id in model.secrets if logical_id not in RETURN_SECRETS]
+    secret_refs = [
+        {"Ref": logical_id}
+        for logical_id in model.secrets
+        if logical_id not in RETURN_SECRETS and logical_id not in KEY_SECRETS
+    ]
     for function_id in set(model.functions) - RETURN_FUNCTIONS:
         readers = [
             statement
@@ -408,6 +426,10 @@ def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: A
             "InventoryEventsFunction",
         ):
             assert readers == []
+        elif function_id in KEY_SECRETS.values():
+            assert [as_list(statement["Resource"]) for statement in readers] == [
+                [{"Ref": secret} for secret, reader in KEY_SECRETS.items() if reader == function_id]
+            ]
         elif function_id == "OrderPollerFunction":
             assert len(readers) == 1
             assert sorted(map(json.dumps, as_list(readers[0]["Resource"]))) == sorted(
@@ -488,9 +510,12 @@ def test_the_intake_queue_is_fifo_and_redrives_to_a_fifo_dlq(model: AppModel):
 
 
 def test_an_alarm_fires_on_the_first_message_in_the_dlq(model: AppModel):
-    alarms = of_type(model, "AWS::CloudWatch::Alarm")
-    for alarm_id, dlq_id in (("IntakeDLQAlarm", "IntakeDLQ"), ("SettlementDLQAlarm", "SettlementDLQ")):
-        alarm = alarms[alarm_id]
+    alarms = {
+        alarm["Dimensions"][0]["Value"]["Fn::GetAtt"][0]: alarm
+        for alarm in of_type(model, "AWS::CloudWatch::Alarm").values()
+    }
+    assert set(alarms) >= {"IntakeDLQ", "SettlementDLQ", "CustomersDLQ"}
+    for dlq_id, alarm in alarms.items():
         assert alarm["Namespace"] == "AWS/SQS"
         assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
         assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
@@ -533,6 +558,7 @@ def test_tables_are_on_demand_encrypted_and_recoverable(model: AppModel):
         "SettlementTable",
         "ReturnsTable",
         "InventoryTable",
+        "CustomersTable",
     }
     for logical_id, table in model.tables.items():
         assert table["BillingMode"] == "PAY_PER_REQUEST", logical_id
@@ -600,6 +626,8 @@ def test_there_is_an_empty_secret_for_every_platform_with_an_adapter(model: AppM
         if logical_id in RETURN_SECRETS:
             continue
         assert secret["SecretString"] == "{}", logical_id  # the operator fills it, never the template
+        if logical_id in KEY_SECRETS:
+            continue
         prefix, _, platform = secret["Name"]["Fn::Sub"].rpartition("/")
         assert prefix + "/" == "${AWS::StackName}/platforms/"
         names[Platform(platform)] = logical_id
@@ -627,6 +655,7 @@ def sample_events(directory: str) -> list[Path]:
             "order_reconciler",
             "settlement_recorder",
             "inventory_events",
+            "customer_identity",
         }
     ],
 )

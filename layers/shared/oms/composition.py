@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from oms.adapters.customers_table import DynamoCustomerStore
     from oms.adapters.inventory_table import DynamoInventoryLedger
     from oms.adapters.ops_table import DynamoFailureLog, DynamoRedriveLog
     from oms.adapters.order_events_topic import SnsOrderChangePublisher
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from oms.domain.settlement import FeeRules
     from oms.services.cleaning_rules import CachedRuleSource, CleaningRulesAdmin
     from oms.services.consistency import ForcedCorrections, OrderDiagnostics
+    from oms.services.customers import CustomerDesk, CustomerIdentity
     from oms.services.intake import WebhookIntake
     from oms.services.inventory import InventoryEvents
     from oms.services.inventory_admin import InventoryAdmin
@@ -394,6 +396,42 @@ def returns_service() -> ReturnsService:
         alerts=alert_sink(),
         clock=utc_now,
     )
+
+
+@cache
+def customer_store() -> DynamoCustomerStore:
+    from oms.adapters.customers_table import DynamoCustomerStore
+
+    return DynamoCustomerStore(settings().customers_table, _client("dynamodb"))
+
+
+@cache
+def customer_identity() -> CustomerIdentity:
+    """The order-change consumer's service: links, timeline, tags, duplicate reviews."""
+    from importlib.resources import files
+
+    from oms.adapters.identity_key import SecretPhoneHasher
+    from oms.domain.customers import DuplicateRule, TagMapping
+    from oms.services.customers import CustomerIdentity
+
+    config = settings()
+    return CustomerIdentity(
+        customer_store(),
+        orders_repository(),
+        phone_hash=SecretPhoneHasher(
+            config.customer_identity_secret, _client("secretsmanager"), max_age=config.secrets_max_age_seconds
+        ),
+        rule=DuplicateRule.parse(config.duplicate_rule),
+        tags=TagMapping.parse(files("oms.data").joinpath("platform_tags.json").read_bytes()),
+        clock=utc_now,
+    )
+
+
+@cache
+def customer_desk() -> CustomerDesk:
+    from oms.services.customers import CustomerDesk
+
+    return CustomerDesk(customer_store(), orders_repository(), clock=utc_now)
 
 
 def reset() -> None:

@@ -58,6 +58,10 @@ class Settings:
     return_digest_bucket: str = ""
     return_code_keys_secret: str = ""
     return_scanners_secret: str = ""
+    #: issue #7: the Customers table, the secret holding the phone hash key, the duplicate-buyer rule (JSON)
+    customers_table: str = ""
+    customer_identity_secret: str = ""
+    duplicate_rule: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -99,6 +103,9 @@ class Settings:
             return_digest_bucket=env.get("RETURN_DIGEST_BUCKET", ""),
             return_code_keys_secret=env.get("RETURN_CODE_KEYS_SECRET", ""),
             return_scanners_secret=env.get("RETURN_SCANNERS_SECRET", ""),
+            customers_table=env.get("CUSTOMERS_TABLE", ""),
+            customer_identity_secret=env.get("CUSTOMER_IDENTITY_SECRET", ""),
+            duplicate_rule=env.get("DUPLICATE_RULE", ""),
         )
 
 

@@ -45,6 +45,11 @@ class ErrorCode(StrEnum):
     INVENTORY_INVALID = "INVENTORY_INVALID"
     RESERVATION_NOT_FOUND = "RESERVATION_NOT_FOUND"
     FORMULA_INVALID = "FORMULA_INVALID"
+    CUSTOMER_NOT_FOUND = "CUSTOMER_NOT_FOUND"
+    REVIEW_NOT_FOUND = "REVIEW_NOT_FOUND"
+    REVIEW_DECIDED = "REVIEW_DECIDED"
+    MERGE_CONFLICT = "MERGE_CONFLICT"
+    CUSTOMER_CONFIG_INVALID = "CUSTOMER_CONFIG_INVALID"
 
 
 class OmsError(Exception):
@@ -260,3 +265,41 @@ class FormulaInvalidError(OmsError):
 
     code = ErrorCode.FORMULA_INVALID
     http_status = 400
+
+
+# --------------------------------------------------------------------------- issue #7: customers
+
+
+class CustomerNotFoundError(OmsError):
+    code = ErrorCode.CUSTOMER_NOT_FOUND
+    http_status = 404
+
+
+class ReviewItemNotFoundError(OmsError):
+    code = ErrorCode.REVIEW_NOT_FOUND
+    http_status = 404
+
+
+class ReviewDecidedError(OmsError):
+    """The review item was decided already (by someone else, or by an earlier retry)."""
+
+    code = ErrorCode.REVIEW_DECIDED
+    http_status = 409
+
+
+class MergeConflictError(OmsError):
+    """A merge or split does not fit the customers' current state (already merged, kept apart, ...)."""
+
+    code = ErrorCode.MERGE_CONFLICT
+    http_status = 409
+
+
+class CustomerConfigInvalidError(OmsError):
+    """The duplicate-buyer rule or the platform tag mapping does not validate."""
+
+    code = ErrorCode.CUSTOMER_CONFIG_INVALID
+    http_status = 400
+
+
+class LinkTakenError(ConcurrentUpdateError):
+    """An identity link was created by someone else between our read and our write: read again."""

@@ -29,6 +29,8 @@ CURRENCY = "CNY"
 WHERE = "shop_order_detail"
 
 #: Platform fields kept as tags on the event (as text). Descriptive ``*_desc`` twins are left out.
+#: Per SKU order: the live room, short video and author the order came from (0 or absent: none).
+SOURCE_FIELDS: tuple[str, ...] = ("room_id", "video_id", "author_id")
 TAG_FIELDS: tuple[str, ...] = (
     "shop_id",
     "order_status",
@@ -226,4 +228,13 @@ def _tags(snapshot: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, str
             value = data.get(key)
         if (text := _text_or_none(value)) is not None:
             tags[key] = text
+    # Where the buyer ordered from (live room, short video, author) is per SKU order; the first
+    # SKU order that names one stands for the order (docs/customers.md, platform fields as tags).
+    items = snapshot.get("sku_order_list")
+    for key in SOURCE_FIELDS:
+        for item in items if isinstance(items, list) else ():
+            text = _text_or_none(item.get(key)) if isinstance(item, Mapping) else None
+            if text is not None and text != "0":
+                tags.setdefault(key, text)
+                break
     return tags

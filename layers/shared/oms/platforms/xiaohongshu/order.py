@@ -23,7 +23,15 @@ CURRENCY = "CNY"
 WHERE = "order"
 #: Event type of a snapshot that reached us without a push tag (the reconciler's pull).
 SNAPSHOT_EVENT_TYPE = "xiaohongshu_order_snapshot"
-TAG_FIELDS: tuple[str, ...] = ("orderType", "orderStatus", "orderAfterSalesStatus", "logistics", "planInfoId")
+#: ``noteId``: the note the order was placed from (field name unconfirmed: docs/customers.md).
+TAG_FIELDS: tuple[str, ...] = (
+    "orderType",
+    "orderStatus",
+    "orderAfterSalesStatus",
+    "logistics",
+    "planInfoId",
+    "noteId",
+)
 _MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 
 

@@ -42,6 +42,12 @@ class Settings:
     reconcile_queue_url: str = ""
     reconcile_chunk_size: int = 25
     reconcile_settle_seconds: int = 120
+    #: The notifier secret (channels and routes, docs/notifiers.md); empty: alerts go to the log only
+    notifier_secret_name: str = ""
+    #: notification service → base URL, overriding the production hosts (the local notification sink)
+    notifier_base_urls: dict[str, str] = field(default_factory=dict)
+    #: How far back the SLA escalator reads open deadlines (a longer outage of it is caught up)
+    sla_lookback_hours: int = 24
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -70,6 +76,9 @@ class Settings:
             reconcile_queue_url=env.get("RECONCILE_QUEUE_URL", ""),
             reconcile_chunk_size=int(env.get("RECONCILE_CHUNK_SIZE", "25")),
             reconcile_settle_seconds=int(env.get("RECONCILE_SETTLE_SECONDS", "120")),
+            notifier_secret_name=env.get("NOTIFIER_SECRET_NAME", ""),
+            notifier_base_urls=json.loads(env.get("NOTIFIER_BASE_URLS") or "{}"),
+            sla_lookback_hours=int(env.get("SLA_LOOKBACK_HOURS", "24")),
         )
 
 

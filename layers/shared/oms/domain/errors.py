@@ -33,6 +33,11 @@ class ErrorCode(StrEnum):
     RULE_CONFLICT = "RULE_CONFLICT"
     ADMIN_REQUIRED = "ADMIN_REQUIRED"
     FORCE_REFUSED = "FORCE_REFUSED"
+    NOTIFICATION_FAILED = "NOTIFICATION_FAILED"
+    NOTIFIER_CONFIG_INVALID = "NOTIFIER_CONFIG_INVALID"
+    ALERT_UNDELIVERED = "ALERT_UNDELIVERED"
+    SLA_POLICY_INVALID = "SLA_POLICY_INVALID"
+    SLA_POLICY_CONFLICT = "SLA_POLICY_CONFLICT"
 
 
 class OmsError(Exception):
@@ -166,4 +171,44 @@ class ForceRefusedError(OmsError):
     """A forced status change the rules (mode ``validated``) or the order's state refuse; nothing changed."""
 
     code = ErrorCode.FORCE_REFUSED
+    http_status = 409
+
+
+class NotificationFailedError(OmsError):
+    """A notification service refused or did not answer a message; retrying later may succeed."""
+
+    code = ErrorCode.NOTIFICATION_FAILED
+    retryable = True
+    http_status = 502
+
+
+class NotifierConfigInvalidError(OmsError):
+    """The notifier secret does not match the documented shape (docs/notifiers.md)."""
+
+    code = ErrorCode.NOTIFIER_CONFIG_INVALID
+    http_status = 500
+
+
+class AlertDeliveryError(OmsError):
+    """Some alerts reached no channel (failed or rate limited); the log floor has them, a retry may deliver.
+
+    ``details["undelivered"]`` lists their ``dedupe_key``; their dedupe records were released.
+    """
+
+    code = ErrorCode.ALERT_UNDELIVERED
+    retryable = True
+    http_status = 503
+
+
+class SlaPolicyInvalidError(OmsError):
+    """An SLA policy set that does not validate (unknown zone, bad hours, no default); nothing was saved."""
+
+    code = ErrorCode.SLA_POLICY_INVALID
+    http_status = 400
+
+
+class SlaPolicyConflictError(OmsError):
+    """An SLA policy set published over a version other than the current one."""
+
+    code = ErrorCode.SLA_POLICY_CONFLICT
     http_status = 409

@@ -1,0 +1,35 @@
+"""Scheduled (every minute): escalate orders near or past their ship-by deadline, each level once.
+
+Level 1 (deadline − 2 h) to the warehouse lead, level 2 (deadline) to the logistics owner, level 3
+(deadline + 4 h) to the duty manager: the routes in the notifier secret pick the channels
+(docs/fulfilment-sla.md). Overlapping runs are harmless: each level is claimed by a conditional write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from oms import composition
+from oms.observability import count
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = composition.sla_escalator().run()
+    for level, raised in report.raised.items():
+        count("SlaEscalations", raised, level=str(level))
+    if report.released:
+        count("SlaEscalationsDeferred", report.released)
+    return {
+        "examined": report.examined,
+        "raised": {str(level): raised for level, raised in sorted(report.raised.items())},
+        "lost_races": report.lost_races,
+        "released": report.released,
+    }

@@ -7,6 +7,7 @@ Level 1 (deadline − 2 h) to the warehouse lead, level 2 (deadline) to the logi
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -19,10 +20,22 @@ logger = Logger()
 tracer = Tracer()
 
 
+def _scheduled_time(event: dict[str, Any]) -> datetime | None:
+    """The schedule's own time (EventBridge Scheduler fills ``<aws.scheduler.scheduled-time>``)."""
+    value = event.get("scheduled_time") if isinstance(event, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        logger.warning("unreadable scheduled_time; using the current time", extra={"value": value[:40]})
+        return None
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = composition.sla_escalator().run()
+    report = composition.sla_escalator().run(_scheduled_time(event))
     for level, raised in report.raised.items():
         count("SlaEscalations", raised, level=str(level))
     if report.released:

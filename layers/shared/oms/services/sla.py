@@ -139,8 +139,9 @@ class SlaEscalator:
         self._new_token = new_token
         self._lookback = lookback
 
-    def run(self) -> EscalationReport:
-        now = self._clock()
+    def run(self, now: datetime | None = None) -> EscalationReport:
+        """One pass at ``now`` (the schedule's time: a delayed invocation still judges its minute)."""
+        now = now or self._clock()
         report = EscalationReport()
         until = now + LOOKAHEAD
         token = self._new_token()

@@ -89,7 +89,8 @@ def test_an_alert_is_delivered_once_however_often_it_is_raised(notifying: Notifi
     texts = [message.text for message in notifying.sent("dingtalk")]
     assert len(texts) == 2
     assert "order dup" in texts[0]
-    assert "order new" in texts[1] and "order dup" not in texts[1]
+    assert "order new" in texts[1]
+    assert "order dup" not in texts[1]
 
 
 def test_two_concurrent_senders_deliver_an_alert_once(notifying: NotificationSink) -> None:

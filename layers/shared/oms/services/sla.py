@@ -179,7 +179,12 @@ class SlaEscalator:
 
 def escalation_alert(record: SlaRecord, level: int, now: datetime) -> Alert:
     overdue = now - record.deadline
-    when = f"overdue by {_duration(overdue)}" if overdue >= timedelta(0) else f"due in {_duration(-overdue)}"
+    if overdue > timedelta(0):
+        when = f"overdue by {_duration(overdue)}"
+    elif overdue == timedelta(0):
+        when = "due now"
+    else:
+        when = f"due in {_duration(-overdue)}"
     return Alert(
         kind=f"sla.level{level}",
         severity=LEVEL_SEVERITY[level],

@@ -8,7 +8,6 @@ and with hypothesis choosing run times.
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -113,8 +112,8 @@ def test_a_paid_order_gets_its_deadline_and_each_level_fires_once_at_its_time(
     # THEN the lead got one DingTalk message for both orders, the owner two tasks and one bot
     # message, the duty manager one call
     [lead] = sla.sent("dingtalk")
-    assert "order douyin#A1 " in lead.text
-    assert "order douyin#A2 " in lead.text
+    assert "douyin order A1 " in lead.text
+    assert "douyin order A2 " in lead.text
     assert len(sla.sent("feishu_task")) == 2
     assert len(sla.sent("feishu")) == 1
     [call] = sla.sent("connect_voice")
@@ -208,35 +207,13 @@ def test_a_malformed_change_fails_alone(stack: Deployed, sla: NotificationSink) 
 class RecordingSink(AlertSink):
     def __init__(self) -> None:
         self.alerts: list[Alert] = []
-        self._lock = threading.Lock()
 
     def raise_alerts(self, alerts: Sequence[Alert]) -> None:
-        with self._lock:
-            self.alerts.extend(alerts)
+        self.alerts.extend(alerts)
 
 
-def test_two_escalators_running_at_once_send_each_level_once(stack: Deployed, sla: NotificationSink) -> None:
-    # GIVEN 20 orders past level 2 and two escalators started at the same instant
-    deliver(stack, *(paid(f"douyin#C{n}") for n in range(20)))
-    recorded = RecordingSink()
-    store = DynamoSlaStore(stack.names["OpsTable"], boto3.client("dynamodb"))
-    barrier = threading.Barrier(2)
-    reports = []
-
-    def run() -> None:
-        escalator = SlaEscalator(store, recorded, clock=lambda: DEADLINE, new_token=lambda: uuid.uuid4().hex)
-        barrier.wait()
-        reports.append(escalator.run(DEADLINE))
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    # THEN each order's levels 1 and 2 were raised exactly once between them
-    keys = [alert.dedupe_key for alert in recorded.alerts]
-    assert sorted(keys) == sorted(f"sla:douyin#C{n}:L{level}" for n in range(20) for level in (1, 2))
-    assert sum(sum(report.raised.values()) for report in reports) == 40
+# Two escalators at once: tests/integration/test_sla_escalation.py (moto's in-process backend does
+# not serialise concurrent conditional writes; the local stack's locked moto server does, as DynamoDB).
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

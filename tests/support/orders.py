@@ -60,5 +60,6 @@ def changed(after: Order, before: OrderStatus | None, *, at: datetime) -> OrderC
         status_after=after.status,
         refund_before=RefundStatus.NONE,
         refund_after=RefundStatus.NONE,
+        version_after=after.version,
     )
     return OrderChanged(order=after, entry=entry)

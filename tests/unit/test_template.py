@@ -38,6 +38,11 @@ UNAVOIDABLE_WILDCARDS = {
         "kms:GenerateDataKey",
         "kms:Decrypt",
     },
+    # Connect instances are per-merchant configuration (the notifier secret), not template resources;
+    # the grant stays inside this account and region, and on outbound contacts only.
+    "arn:${AWS::Partition}:connect:${AWS::Region}:${AWS::AccountId}:instance/*/contact/*": {
+        "connect:StartOutboundVoiceContact"
+    },
 }
 FUNCTION_EVENT_DIRS = {
     "WebhookIntakeFunction": "webhook_intake",
@@ -45,7 +50,13 @@ FUNCTION_EVENT_DIRS = {
     "AdminApiFunction": "admin_api",
     "OrderPollerFunction": "order_poller",
     "OrderReconcilerFunction": "order_reconciler",
+    "SlaEscalatorFunction": "sla_escalator",
+    "SlaDeadlinesFunction": "sla_deadlines",
 }
+#: Secrets that are not a platform's (channels and routes of the notifiers)
+NON_PLATFORM_SECRETS = {"NotifierSecret"}
+#: Functions not behind an HTTP route (schedules, queues)
+NON_HTTP_DIRS = {"payload_sanitizer", "order_poller", "order_reconciler", "sla_escalator", "sla_deadlines"}
 #: Platforms whose orders are pulled on a schedule: the only secrets the poller reads.
 PULL_PLATFORM_SECRETS = ("PinduoduoSecret", "TaobaoSecret")
 
@@ -369,15 +380,20 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
 
 
 def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: AppModel):
-    secret_refs = [{"Ref": logical_id} for logical_id in model.secrets]
+    secret_refs = [
+        {"Ref": logical_id} for logical_id in model.secrets if logical_id not in NON_PLATFORM_SECRETS
+    ]
     for function_id in model.functions:
         readers = [
             statement
             for statement in allow_statements(model, role_of(model, function_id))
             if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
         ]
-        if function_id == "AdminApiFunction":
+        if function_id in ("AdminApiFunction", "SlaDeadlinesFunction"):
             assert readers == []
+        elif function_id == "SlaEscalatorFunction":
+            # Only the notifier secret (channels and routes), never a platform's.
+            assert [statement["Resource"] for statement in readers] == [{"Ref": "NotifierSecret"}]
         elif function_id == "OrderPollerFunction":
             assert len(readers) == 1
             assert sorted(map(json.dumps, as_list(readers[0]["Resource"]))) == sorted(
@@ -555,6 +571,8 @@ def test_there_is_an_empty_secret_for_every_platform_with_an_adapter(model: AppM
     names = {}
     for logical_id, secret in model.secrets.items():
         assert secret["SecretString"] == "{}", logical_id  # the operator fills it, never the template
+        if logical_id in NON_PLATFORM_SECRETS:
+            continue
         prefix, _, platform = secret["Name"]["Fn::Sub"].rpartition("/")
         assert prefix + "/" == "${AWS::StackName}/platforms/"
         names[Platform(platform)] = logical_id
@@ -572,11 +590,7 @@ def sample_events(directory: str) -> list[Path]:
 
 @pytest.mark.parametrize(
     ("function_id", "directory"),
-    [
-        (f, d)
-        for f, d in FUNCTION_EVENT_DIRS.items()
-        if d not in {"payload_sanitizer", "order_poller", "order_reconciler"}
-    ],
+    [(f, d) for f, d in FUNCTION_EVENT_DIRS.items() if d not in NON_HTTP_DIRS],
 )
 def test_http_sample_events_hit_a_route_of_their_function(model: AppModel, function_id: str, directory: str):
     routes = {
@@ -632,3 +646,17 @@ def test_sanitizer_samples_carry_intake_envelopes_from_the_intake_queue(model: A
         assert record["eventSourceARN"].endswith(queue_name)
         assert record["attributes"]["MessageGroupId"] == envelope.message_group
         assert int(record["attributes"]["ApproximateReceiveCount"]) >= 1
+
+
+def test_the_sla_consumer_takes_order_changes_from_its_own_queue(model: AppModel):
+    (source,) = [s for s in model.queue_sources if s.function_id == "SlaDeadlinesFunction"]
+    assert source.queue_id == "SlaQueue"
+    assert source.report_batch_item_failures
+    subscription = model.resources["SlaSubscription"]["Properties"]
+    assert subscription["TopicArn"] == {"Ref": "OrderEventsTopic"}
+    assert subscription["Endpoint"] == {"Fn::GetAtt": ["SlaQueue", "Arn"]}
+    assert subscription["RawMessageDelivery"] is True
+    # Awaiting payment starts no clock: the filter keeps those changes off the queue.
+    assert "pending_payment" not in subscription["FilterPolicy"]["status_after"]
+    redrive = model.resources["SlaQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["SlaDLQ", "Arn"]}

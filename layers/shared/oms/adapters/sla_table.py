@@ -50,6 +50,7 @@ class DynamoSlaStore:
             ":warehouse": {"S": record.warehouse},
             ":sku_class": {"S": record.sku_class},
             ":merchant": {"S": record.merchant},
+            ":reference": {"S": record.reference},
             ":paid_at": {"S": record.paid_at.isoformat()},
             ":deadline": {"S": record.deadline.isoformat()},
             ":policy": {"N": str(record.policy_version)},
@@ -63,6 +64,7 @@ class DynamoSlaStore:
             "warehouse = :warehouse",
             "sku_class = :sku_class",
             "merchant = :merchant",
+            "platform_order_id = :reference",
             "paid_at = :paid_at",
             "deadline = :deadline",
             "policy_version = :policy",
@@ -219,6 +221,7 @@ def _record(item: dict[str, Any]) -> SlaRecord:
         shipped_at=datetime.fromisoformat(shipped) if shipped else None,
         closed_reason=text("closed_reason"),
         merchant=text("merchant"),
+        reference=text("platform_order_id"),
     )
 
 

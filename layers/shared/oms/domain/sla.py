@@ -195,6 +195,8 @@ class SlaRecord:
     closed_reason: str = ""
     #: The shop (routes may pick a merchant's own channels, e.g. its voice provider)
     merchant: str = ""
+    #: The platform's own order number, what a warehouse lead searches for
+    reference: str = ""
 
     @property
     def open(self) -> bool:

@@ -87,6 +87,7 @@ class SlaDeadlines:
             policy_version=policies.version,
             order_version=order.version,
             merchant=order.shop_id,
+            reference=order.platform_order_id,
         )
         if order.status in SHIPPED:
             shipped_at = change.entry.event_time if change.status_changed else order.updated_at
@@ -112,6 +113,7 @@ def _closed(record: SlaRecord, reason: str, shipped_at: datetime | None) -> SlaR
         shipped_at=shipped_at,
         closed_reason=reason,
         merchant=record.merchant,
+        reference=record.reference,
     )
 
 
@@ -188,10 +190,10 @@ def escalation_alert(record: SlaRecord, level: int, now: datetime) -> Alert:
     return Alert(
         kind=f"sla.level{level}",
         severity=LEVEL_SEVERITY[level],
-        title=f"SLA level {level}: order {record.order_id} not shipped, {when}",
+        title=f"SLA level {level}: {record.channel} order {record.reference or record.order_id} not shipped, {when}",
         dedupe_key=f"sla:{record.order_id}:L{level}",
         lines=(
-            f"channel {record.channel}, warehouse {record.warehouse}, SKU class {record.sku_class}",
+            f"order {record.order_id}, shop {record.merchant}, warehouse {record.warehouse}, SKU class {record.sku_class}",
             f"ship by {record.deadline.isoformat()} (policy v{record.policy_version})",
         ),
         facts={

@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,7 +20,6 @@ from hypothesis import strategies as st
 from local.notification_sink import NotificationSink
 from local.resources import Deployed
 from oms import composition
-from oms.adapters.sla_table import DynamoSlaStore
 from oms.domain.alerts import Alert
 from oms.domain.sla import SlaPolicySet, SlaRule
 from oms.domain.status import OrderStatus

@@ -16,10 +16,10 @@ import pytest
 from local.stack import LocalStack
 from oms.adapters.sla_table import DynamoSlaStore
 from oms.domain.alerts import Alert
+from oms.domain.ids import unified_order_id
 from oms.domain.sla import DEFAULT_POLICIES
 from oms.domain.status import OrderStatus
 from oms.services.sla import SlaDeadlines, SlaEscalator
-from oms.domain.ids import unified_order_id
 from tests.integration.helpers import DOUYIN_SHOP, T0, douyin_truth, minutes, push_douyin
 from tests.support.orders import changed, order
 

@@ -190,10 +190,14 @@ def escalation_alert(record: SlaRecord, level: int, now: datetime) -> Alert:
     return Alert(
         kind=f"sla.level{level}",
         severity=LEVEL_SEVERITY[level],
-        title=f"SLA level {level}: {record.channel} order {record.reference or record.order_id} not shipped, {when}",
+        title=(
+            f"SLA level {level}: {record.channel} order {record.reference or record.order_id}"
+            f" not shipped, {when}"
+        ),
         dedupe_key=f"sla:{record.order_id}:L{level}",
         lines=(
-            f"order {record.order_id}, shop {record.merchant}, warehouse {record.warehouse}, SKU class {record.sku_class}",
+            f"order {record.order_id}, shop {record.merchant}, warehouse {record.warehouse},"
+            f" SKU class {record.sku_class}",
             f"ship by {record.deadline.isoformat()} (policy v{record.policy_version})",
         ),
         facts={

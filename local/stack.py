@@ -275,6 +275,7 @@ class LocalStack:
                 # moto has no StartOutboundVoiceContact: botocore sends Connect calls to the sink.
                 "AWS_ENDPOINT_URL_CONNECT": self.notifications.url,
                 "NOTIFIER_SECRET_NAME": f"{self.stack_name}/notifiers",
+                "WAREHOUSE_SECRET_NAME": f"{self.stack_name}/warehouses",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_NAMESPACE": env.get("POWERTOOLS_METRICS_NAMESPACE", "OrderCenterLocal"),
             }

@@ -1,4 +1,4 @@
-"""Scheduled (every minute): escalate orders near or past their ship-by deadline, each level once.
+"""Scheduled (every minute): watch WMS heartbeats, then escalate orders near or past their deadline.
 
 Level 1 (deadline − 2 h) to the warehouse lead, level 2 (deadline) to the logistics owner, level 3
 (deadline + 4 h) to the duty manager: the routes in the notifier secret pick the channels
@@ -35,7 +35,11 @@ def _scheduled_time(event: dict[str, Any]) -> datetime | None:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = composition.sla_escalator().run(_scheduled_time(event))
+    now = _scheduled_time(event) or composition.utc_now()
+    offline = composition.warehouse_heartbeats().check(now)
+    if offline:
+        count("WarehousesOffline", len(offline))
+    report = composition.sla_escalator().run(now, offline_warehouses=frozenset(offline))
     for level, raised in report.raised.items():
         count("SlaEscalations", raised, level=str(level))
     if report.released:
@@ -45,4 +49,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "raised": {str(level): raised for level, raised in sorted(report.raised.items())},
         "lost_races": report.lost_races,
         "released": report.released,
+        "offline_warehouses": sorted(offline),
     }

@@ -5,20 +5,23 @@ and recorded by the local notification sink (signatures, tokens, SigV4).
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from local.stack import LocalStack
+from local.stack import HttpResult, LocalStack
 from oms.adapters.sla_table import DynamoSlaStore
 from oms.domain.alerts import Alert
 from oms.domain.ids import unified_order_id
 from oms.domain.sla import DEFAULT_POLICIES
 from oms.domain.status import OrderStatus
+from oms.domain.wms import heartbeat_signature
 from oms.services.sla import SlaDeadlines, SlaEscalator
 from tests.integration.helpers import DOUYIN_SHOP, T0, douyin_truth, minutes, push_douyin
 from tests.support.orders import changed, order
@@ -127,3 +130,60 @@ def test_two_escalators_running_at_once_send_each_level_once(stack: LocalStack) 
     # THEN levels 1 and 2 of every order were raised exactly once between them
     keys = sorted(alert.dedupe_key for alert in recorded.alerts)
     assert keys == sorted(f"sla:douyin#R{n}:L{level}" for n in range(20) for level in (1, 2))
+
+
+def post_heartbeat(
+    stack: LocalStack, warehouse: str, body: dict[str, object], *, secret: str | None = None
+) -> HttpResult:
+    credentials = json.loads(stack.credentials_file.read_text(encoding="utf-8"))
+    raw = json.dumps(body).encode()
+    timestamp = str(int(time.time()))
+    signature = heartbeat_signature(
+        secret or credentials["warehouses"][warehouse]["secret"], timestamp, warehouse, raw
+    )
+    headers = {
+        "content-type": "application/json",
+        "x-warehouse-id": warehouse,
+        "x-timestamp": timestamp,
+        "x-signature": signature,
+    }
+    return stack.request("POST", "/wms/heartbeat", body=raw, headers=headers)
+
+
+def counts(at: datetime) -> dict[str, object]:
+    return {"pending_print": 12, "printed": 40, "picked_up": 38, "time": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def test_a_silent_warehouse_raises_one_offline_alert_and_one_recovery_message(stack: LocalStack) -> None:
+    assert stack.clock is not None
+    # GIVEN Ningbo reports in
+    assert post_heartbeat(stack, "ningbo", counts(stack.clock.now())).json() == {
+        "warehouse": "ningbo",
+        "stale": False,
+        "recovered": False,
+    }
+    # AND forged, unknown and malformed heartbeats are refused and change nothing
+    assert post_heartbeat(stack, "ningbo", counts(stack.clock.now()), secret="forged").status == 401
+    assert post_heartbeat(stack, "atlantis", counts(stack.clock.now()), secret="x").status == 401
+    bad = post_heartbeat(stack, "ningbo", {"pending_print": -1, "time": "yesterday"})
+    assert (bad.status, bad.json()["error"]) == (400, "HEARTBEAT_INVALID")
+    before = len(stack.notifications.sent("wecom"))
+    # WHEN it falls silent for 15 minutes plus the 5 minutes' grace, and stays silent
+    stack.clock.advance(timedelta(minutes=19))
+    assert len(stack.notifications.sent("wecom")) == before
+    stack.clock.advance(timedelta(minutes=30))
+    # THEN exactly one offline alert went out
+    offline = stack.notifications.sent("wecom")[before:]
+    assert [message.text.split(":")[0] for message in offline] == ["Warehouse ningbo offline"]
+    # WHEN it reports again, THEN one recovery message; a repeated heartbeat sends nothing more
+    assert post_heartbeat(stack, "ningbo", counts(stack.clock.now())).json()["recovered"] is True
+    assert post_heartbeat(stack, "ningbo", counts(stack.clock.now())).json() == {
+        "warehouse": "ningbo",
+        "stale": True,
+        "recovered": False,
+    }
+    stack.clock.advance(timedelta(minutes=5))
+    texts = [message.text for message in stack.notifications.sent("wecom")[before:]]
+    assert len(texts) == 2
+    assert texts[1].startswith("Warehouse ningbo back online")
+    assert stack.notifications.refusals == []

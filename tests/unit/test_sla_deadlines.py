@@ -119,3 +119,29 @@ def test_the_escalator_window_holds_every_deadline_with_a_due_level(
     window = buckets_between(now - timedelta(hours=24), now + timedelta(hours=2))
     if due_level(deadline, now) > 0 and offset <= timedelta(hours=24):
         assert due_bucket(deadline) in window
+
+
+def test_an_escalation_for_an_order_at_an_offline_warehouse_is_flagged() -> None:
+    from oms.domain.sla import SlaRecord
+    from oms.services.sla import escalation_alert
+
+    deadline = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    record = SlaRecord(
+        "o_1",
+        "douyin",
+        "hangzhou",
+        "standard",
+        deadline - timedelta(hours=48),
+        deadline,
+        1,
+        2,
+        reference="69001",
+    )
+    flagged = escalation_alert(record, 2, deadline + timedelta(minutes=5), warehouse_offline=True)
+    assert flagged.facts["warehouse_offline"] == 1
+    assert flagged.lines[-1] == "warehouse hangzhou is OFFLINE (no heartbeat): reroute or call it"
+    assert flagged.title == "SLA level 2: douyin order 69001 not shipped, overdue by 0h05m"
+    assert flagged.recipient_role == "logistics_owner"
+    plain = escalation_alert(record, 1, deadline - timedelta(hours=2), warehouse_offline=False)
+    assert plain.facts["warehouse_offline"] == 0
+    assert plain.title.endswith("due in 2h00m")

@@ -52,9 +52,10 @@ FUNCTION_EVENT_DIRS = {
     "OrderReconcilerFunction": "order_reconciler",
     "SlaEscalatorFunction": "sla_escalator",
     "SlaDeadlinesFunction": "sla_deadlines",
+    "WmsHeartbeatFunction": "wms_heartbeat",
 }
 #: Secrets that are not a platform's (channels and routes of the notifiers)
-NON_PLATFORM_SECRETS = {"NotifierSecret"}
+NON_PLATFORM_SECRETS = {"NotifierSecret", "WarehouseSecret"}
 #: Functions not behind an HTTP route (schedules, queues)
 NON_HTTP_DIRS = {"payload_sanitizer", "order_poller", "order_reconciler", "sla_escalator", "sla_deadlines"}
 #: Platforms whose orders are pulled on a schedule: the only secrets the poller reads.
@@ -394,6 +395,11 @@ def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: A
         elif function_id == "SlaEscalatorFunction":
             # Only the notifier secret (channels and routes), never a platform's.
             assert [statement["Resource"] for statement in readers] == [{"Ref": "NotifierSecret"}]
+        elif function_id == "WmsHeartbeatFunction":
+            # The warehouses' own secrets, and the notifiers' for the recovery message.
+            assert sorted(map(json.dumps, as_list(readers[0]["Resource"]))) == sorted(
+                json.dumps({"Ref": name}) for name in ("NotifierSecret", "WarehouseSecret")
+            )
         elif function_id == "OrderPollerFunction":
             assert len(readers) == 1
             assert sorted(map(json.dumps, as_list(readers[0]["Resource"]))) == sorted(

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from oms.services.sanitize import PayloadSanitizer
     from oms.services.sla import SlaDeadlines, SlaEscalator
     from oms.services.traces import TraceQueries
+    from oms.services.wms import WarehouseHeartbeats
 
 
 def utc_now() -> datetime:
@@ -385,6 +386,35 @@ def patrol_worker() -> PatrolWorker:
         reports=report_store(),
         alerts=alert_sink(),
         clock=utc_now,
+    )
+
+
+@cache
+def warehouse_heartbeats() -> WarehouseHeartbeats:
+    from datetime import timedelta
+
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from oms.adapters.warehouse_table import DynamoWarehouseStates
+    from oms.services.wms import WarehouseHeartbeats
+
+    config = settings()
+    provider = SecretsProvider(boto3_client=_client("secretsmanager"))  # type: ignore[arg-type]
+
+    def secrets() -> dict[str, object]:
+        if not config.warehouse_secret_name:
+            return {}
+        value = provider.get(
+            config.warehouse_secret_name, max_age=config.secrets_max_age_seconds, transform="json"
+        )
+        return value if isinstance(value, dict) else {}
+
+    return WarehouseHeartbeats(
+        DynamoWarehouseStates(config.ops_table, _client("dynamodb")),
+        secrets,
+        alert_sink(),
+        clock=utc_now,
+        grace=timedelta(minutes=config.wms_grace_minutes),
     )
 
 

@@ -48,6 +48,10 @@ class Settings:
     notifier_base_urls: dict[str, str] = field(default_factory=dict)
     #: How far back the SLA escalator reads open deadlines (a longer outage of it is caught up)
     sla_lookback_hours: int = 24
+    #: The warehouses' heartbeat secrets (``{"<warehouse id>": {"secret": ...}}``)
+    warehouse_secret_name: str = ""
+    #: Minutes a warehouse may be silent beyond the 15 before it is offline
+    wms_grace_minutes: int = 5
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -79,6 +83,8 @@ class Settings:
             notifier_secret_name=env.get("NOTIFIER_SECRET_NAME", ""),
             notifier_base_urls=json.loads(env.get("NOTIFIER_BASE_URLS") or "{}"),
             sla_lookback_hours=int(env.get("SLA_LOOKBACK_HOURS", "24")),
+            warehouse_secret_name=env.get("WAREHOUSE_SECRET_NAME", ""),
+            wms_grace_minutes=int(env.get("WMS_GRACE_MINUTES", "5")),
         )
 
 

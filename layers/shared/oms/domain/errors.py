@@ -38,6 +38,8 @@ class ErrorCode(StrEnum):
     ALERT_UNDELIVERED = "ALERT_UNDELIVERED"
     SLA_POLICY_INVALID = "SLA_POLICY_INVALID"
     SLA_POLICY_CONFLICT = "SLA_POLICY_CONFLICT"
+    WAREHOUSE_UNAUTHENTICATED = "WAREHOUSE_UNAUTHENTICATED"
+    HEARTBEAT_INVALID = "HEARTBEAT_INVALID"
 
 
 class OmsError(Exception):
@@ -212,3 +214,17 @@ class SlaPolicyConflictError(OmsError):
 
     code = ErrorCode.SLA_POLICY_CONFLICT
     http_status = 409
+
+
+class WarehouseUnauthenticatedError(OmsError):
+    """A heartbeat from an unknown warehouse, with a wrong signature, or signed too long ago."""
+
+    code = ErrorCode.WAREHOUSE_UNAUTHENTICATED
+    http_status = 401
+
+
+class HeartbeatInvalidError(OmsError):
+    """A signed heartbeat whose body is not the documented JSON (counts and time); nothing was stored."""
+
+    code = ErrorCode.HEARTBEAT_INVALID
+    http_status = 400

@@ -141,8 +141,13 @@ class SlaEscalator:
         self._new_token = new_token
         self._lookback = lookback
 
-    def run(self, now: datetime | None = None) -> EscalationReport:
-        """One pass at ``now`` (the schedule's time: a delayed invocation still judges its minute)."""
+    def run(
+        self, now: datetime | None = None, offline_warehouses: frozenset[str] = frozenset()
+    ) -> EscalationReport:
+        """One pass at ``now`` (the schedule's time: a delayed invocation still judges its minute).
+
+        Orders routed to a warehouse in ``offline_warehouses`` are flagged in their alerts.
+        """
         now = now or self._clock()
         report = EscalationReport()
         until = now + LOOKAHEAD
@@ -158,8 +163,10 @@ class SlaEscalator:
             ):
                 report.lost_races += 1
                 continue
+            offline = record.warehouse in offline_warehouses
             alerts = [
-                escalation_alert(record, level, now) for level in range(record.level_sent + 1, target + 1)
+                escalation_alert(record, level, now, warehouse_offline=offline)
+                for level in range(record.level_sent + 1, target + 1)
             ]
             claimed.append((record, target, alerts))
         all_alerts = [alert for _, _, alerts in claimed for alert in alerts]
@@ -179,7 +186,9 @@ class SlaEscalator:
         return report
 
 
-def escalation_alert(record: SlaRecord, level: int, now: datetime) -> Alert:
+def escalation_alert(
+    record: SlaRecord, level: int, now: datetime, *, warehouse_offline: bool = False
+) -> Alert:
     overdue = now - record.deadline
     if overdue > timedelta(0):
         when = f"overdue by {_duration(overdue)}"
@@ -199,6 +208,11 @@ def escalation_alert(record: SlaRecord, level: int, now: datetime) -> Alert:
             f"order {record.order_id}, shop {record.merchant}, warehouse {record.warehouse},"
             f" SKU class {record.sku_class}",
             f"ship by {record.deadline.isoformat()} (policy v{record.policy_version})",
+            *(
+                [f"warehouse {record.warehouse} is OFFLINE (no heartbeat): reroute or call it"]
+                if warehouse_offline
+                else []
+            ),
         ),
         facts={
             "order_id": record.order_id,
@@ -206,6 +220,7 @@ def escalation_alert(record: SlaRecord, level: int, now: datetime) -> Alert:
             "warehouse": record.warehouse,
             "merchant": record.merchant,
             "deadline": record.deadline.isoformat(),
+            "warehouse_offline": int(warehouse_offline),
         },
         recipient_role=LEVEL_ROLES[level],
     )

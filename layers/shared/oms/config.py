@@ -47,7 +47,7 @@ class Settings:
     #: notification service → base URL, overriding the production hosts (the local notification sink)
     notifier_base_urls: dict[str, str] = field(default_factory=dict)
     #: How far back the SLA escalator reads open deadlines (a longer outage of it is caught up)
-    sla_lookback_hours: int = 24
+    sla_lookback_hours: int = 8
     #: The warehouses' heartbeat secrets (``{"<warehouse id>": {"secret": ...}}``)
     warehouse_secret_name: str = ""
     #: Minutes a warehouse may be silent beyond the 15 before it is offline
@@ -82,7 +82,7 @@ class Settings:
             reconcile_settle_seconds=int(env.get("RECONCILE_SETTLE_SECONDS", "120")),
             notifier_secret_name=env.get("NOTIFIER_SECRET_NAME", ""),
             notifier_base_urls=json.loads(env.get("NOTIFIER_BASE_URLS") or "{}"),
-            sla_lookback_hours=int(env.get("SLA_LOOKBACK_HOURS", "24")),
+            sla_lookback_hours=int(env.get("SLA_LOOKBACK_HOURS", "8")),
             warehouse_secret_name=env.get("WAREHOUSE_SECRET_NAME", ""),
             wms_grace_minutes=int(env.get("WMS_GRACE_MINUTES", "5")),
         )

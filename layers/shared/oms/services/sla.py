@@ -133,7 +133,7 @@ class SlaEscalator:
         alerts: AlertSink,
         clock: Clock,
         new_token: Callable[[], str],
-        lookback: timedelta = timedelta(hours=24),
+        lookback: timedelta = timedelta(hours=8),
     ) -> None:
         self._store = store
         self._alerts = alerts

@@ -19,9 +19,15 @@ from oms import composition
 from oms.domain.errors import BadRequestError, OmsError
 from oms.domain.rules import RuleChange
 
+try:  # a package here and in tests; in Lambda the function's directory is the import root
+    from . import fulfillment
+except ImportError:  # pragma: no cover - the Lambda layout
+    import fulfillment  # type: ignore[no-redef]
+
 logger = Logger()
 tracer = Tracer()
 app = APIGatewayHttpResolver()
+app.include_router(fulfillment.router)
 
 
 @app.get("/orders/<order_id>")

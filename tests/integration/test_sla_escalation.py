@@ -94,6 +94,22 @@ def test_a_backlog_escalates_level_by_level_once_per_order_grouped_per_recipient
     assert stack.poller_errors() == []
 
 
+def test_the_dashboard_reports_promised_vs_achieved_by_warehouse(stack: LocalStack) -> None:
+    # (after the backlog above: one of three orders shipped in time, two overdue past level 3)
+    window = {
+        "from": (DEADLINE - timedelta(hours=1)).isoformat(),
+        "to": (DEADLINE + timedelta(hours=1)).isoformat(),
+    }
+    reply = stack.admin_get("/fulfillment/sla", group_by="warehouse", **window)
+    assert reply.status == 200, reply.text
+    [row] = reply.json()["groups"]
+    assert (row["warehouse"], row["promised"], row["achieved"], row["overdue"]) == ("default", 3, 1, 2)
+    assert row["timeout_reasons"] == {"overdue_after_level_3": 2}
+    refused = stack.admin_get("/fulfillment/sla", group_by="colour")
+    assert (refused.status, refused.json()["error"]) == (400, "BAD_REQUEST")
+    assert stack.request("GET", "/fulfillment/sla").status == 403  # IAM only
+
+
 class RecordingSink:
     def __init__(self) -> None:
         self.alerts: list[Alert] = []

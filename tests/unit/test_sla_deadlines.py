@@ -145,3 +145,36 @@ def test_an_escalation_for_an_order_at_an_offline_warehouse_is_flagged() -> None
     plain = escalation_alert(record, 1, deadline - timedelta(hours=2), warehouse_offline=False)
     assert plain.facts["warehouse_offline"] == 0
     assert plain.title.endswith("due in 2h00m")
+
+
+def test_the_dashboard_counts_promised_achieved_and_reasons_per_group() -> None:
+    from oms.domain.sla import SlaRecord, summarize
+
+    deadline = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    paid = deadline - timedelta(hours=48)
+
+    def record(order_id: str, warehouse: str, **changes: object) -> SlaRecord:
+        return SlaRecord(order_id, "douyin", warehouse, "standard", paid, deadline, 1, 3, **changes)  # type: ignore[arg-type]
+
+    records = [
+        record("a", "hangzhou", shipped_at=deadline - timedelta(hours=1), closed_reason="shipped"),
+        record(
+            "b", "hangzhou", shipped_at=deadline + timedelta(hours=1), closed_reason="shipped", level_sent=2
+        ),
+        record("c", "hangzhou", level_sent=3),
+        record("d", "ningbo", closed_reason="cancelled"),
+        record("e", "ningbo"),
+    ]
+    rows = summarize(records, "warehouse", deadline + timedelta(hours=5))
+    assert rows[0] == {
+        "warehouse": "hangzhou",
+        "promised": 3,
+        "achieved": 1,
+        "late": 1,
+        "overdue": 1,
+        "open": 0,
+        "on_time_rate": 0.3333,
+        "timeout_reasons": {"late_after_level_2": 1, "overdue_after_level_3": 1},
+    }
+    assert rows[1]["promised"] == 1  # the cancelled order promised nothing
+    assert summarize(records, "sku", deadline - timedelta(hours=5))[0]["open"] == 2  # c and e

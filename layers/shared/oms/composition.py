@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from oms.services.reconcile import PatrolPlanner, PatrolWorker
     from oms.services.redrive import DlqRedrive
     from oms.services.sanitize import PayloadSanitizer
-    from oms.services.sla import SlaDeadlines, SlaEscalator
+    from oms.services.sla import SlaDeadlines, SlaEscalator, SlaReports
     from oms.services.traces import TraceQueries
     from oms.services.wms import WarehouseHeartbeats
 
@@ -387,6 +387,13 @@ def patrol_worker() -> PatrolWorker:
         alerts=alert_sink(),
         clock=utc_now,
     )
+
+
+@cache
+def sla_reports() -> SlaReports:
+    from oms.services.sla import SlaReports
+
+    return SlaReports(sla_store(), clock=utc_now)
 
 
 @cache

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from oms.adapters.aws import error_code, translated
 from oms.domain.errors import SlaPolicyConflictError
-from oms.domain.sla import SlaPolicySet, SlaRecord, due_bucket
+from oms.domain.sla import SlaPolicySet, SlaRecord, deadline_day, due_bucket
 
 INDEX = "GSI1"
 
@@ -56,6 +56,8 @@ class DynamoSlaStore:
             ":policy": {"N": str(record.policy_version)},
             ":version": {"N": str(record.order_version)},
             ":zero": {"N": "0"},
+            ":day": {"S": f"SLADAY#{deadline_day(record.deadline)}"},
+            ":sort": {"S": f"{record.deadline.isoformat()}#{record.order_id}"},
         }
         sets = [
             "#type = :type",
@@ -70,13 +72,14 @@ class DynamoSlaStore:
             "policy_version = :policy",
             "order_version = :version",
             "#level = if_not_exists(#level, :zero)",
+            "GSI2PK = :day",
+            "GSI2SK = :sort",
         ]
         names["#type"] = "type"
         removes: list[str] = []
         if record.open:
             sets += ["GSI1PK = :bucket", "GSI1SK = :sort"]
             values[":bucket"] = {"S": f"SLADUE#{due_bucket(record.deadline)}"}
-            values[":sort"] = {"S": f"{record.deadline.isoformat()}#{record.order_id}"}
             removes += ["closed_reason", "shipped_at"]
         else:
             sets.append("closed_reason = :reason")
@@ -121,6 +124,29 @@ class DynamoSlaStore:
                     "ExpressionAttributeValues": {
                         ":bucket": {"S": f"SLADUE#{bucket}"},
                         ":until": {"S": f"{until.isoformat()}#\uffff"},
+                    },
+                }
+                while True:
+                    page = self._dynamodb.query(**kwargs)
+                    records += [_record(item) for item in page.get("Items", [])]
+                    if "LastEvaluatedKey" not in page:
+                        break
+                    kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return records
+
+    def by_deadline(self, days: list[str], start: datetime, end: datetime) -> list[SlaRecord]:
+        """Every deadline (open or closed) between ``start`` and ``end``: GSI2, one query per day."""
+        records: list[SlaRecord] = []
+        with translated("query SLA deadlines by day"):
+            for day in days:
+                kwargs: dict[str, Any] = {
+                    "TableName": self._table,
+                    "IndexName": "GSI2",
+                    "KeyConditionExpression": "GSI2PK = :day AND GSI2SK BETWEEN :start AND :end",
+                    "ExpressionAttributeValues": {
+                        ":day": {"S": f"SLADAY#{day}"},
+                        ":start": {"S": start.isoformat()},
+                        ":end": {"S": f"{end.isoformat()}#\uffff"},
                     },
                 }
                 while True:

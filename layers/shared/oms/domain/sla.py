@@ -206,3 +206,64 @@ class SlaRecord:
         if self.shipped_at is None:
             return None
         return self.shipped_at <= self.deadline
+
+
+GROUPINGS = ("channel", "warehouse", "sku")
+
+
+def deadline_day(moment: datetime) -> str:
+    """The UTC day the reporting index files a deadline under: ``2026-11-24``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def days_between(start: datetime, end: datetime) -> list[str]:
+    day = start.astimezone(UTC).date()
+    days = []
+    while day <= end.astimezone(UTC).date():
+        days.append(day.isoformat())
+        day += timedelta(days=1)
+    return days
+
+
+def outcome(record: SlaRecord, now: datetime) -> str:
+    """``on_time``, ``late`` (shipped after the deadline), ``overdue`` (not shipped, past it),
+    ``open`` (not yet due), ``cancelled`` or ``handled`` (an operator took it in hand)."""
+    if record.shipped_at is not None:
+        return "on_time" if record.shipped_at <= record.deadline else "late"
+    if record.closed_reason:
+        return record.closed_reason if record.closed_reason in ("cancelled",) else "handled"
+    return "overdue" if now > record.deadline else "open"
+
+
+def summarize(records: list[SlaRecord], group_by: str, now: datetime) -> list[dict[str, object]]:
+    """Promised vs achieved per group: orders due, on time, late, overdue; on-time rate; the reasons
+    the late and overdue ones carry (the highest level they reached)."""
+    key = {"channel": "channel", "warehouse": "warehouse", "sku": "sku_class"}[group_by]
+    groups: dict[str, list[SlaRecord]] = {}
+    for record in records:
+        groups.setdefault(str(getattr(record, key)), []).append(record)
+    rows: list[dict[str, object]] = []
+    for name in sorted(groups):
+        outcomes = [(record, outcome(record, now)) for record in groups[name]]
+        counted = {
+            label: sum(1 for _, got in outcomes if got == label) for label in ("on_time", "late", "overdue")
+        }
+        due = sum(counted.values())
+        reasons: dict[str, int] = {}
+        for record, got in outcomes:
+            if got in ("late", "overdue"):
+                reason = f"{got}_after_level_{record.level_sent}"
+                reasons[reason] = reasons.get(reason, 0) + 1
+        rows.append(
+            {
+                group_by: name,
+                "promised": due,
+                "achieved": counted["on_time"],
+                "late": counted["late"],
+                "overdue": counted["overdue"],
+                "open": sum(1 for _, got in outcomes if got == "open"),
+                "on_time_rate": round(counted["on_time"] / due, 4) if due else None,
+                "timeout_reasons": dict(sorted(reasons.items())),
+            }
+        )
+    return rows

@@ -14,23 +14,26 @@ retries it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from oms.domain.alerts import Alert, Severity
-from oms.domain.errors import AlertDeliveryError
+from oms.domain.errors import AlertDeliveryError, BadRequestError
 from oms.domain.order_events import OrderChanged
 from oms.domain.sla import (
     FINAL_LEVEL,
+    GROUPINGS,
     LEVEL_ROLES,
     LOOKAHEAD,
     SlaFacts,
     SlaPolicySet,
     SlaRecord,
     buckets_between,
+    days_between,
     due_level,
+    summarize,
 )
 from oms.domain.status import OrderStatus
 from oms.services.ports import AlertSink, Clock
@@ -57,6 +60,8 @@ class SlaStore(Protocol):
     def release_level(self, record: SlaRecord, level: int, token: str) -> None: ...
 
     def mark_handled(self, order_id: str, reason: str, now: datetime) -> bool: ...
+
+    def by_deadline(self, days: list[str], start: datetime, end: datetime) -> list[SlaRecord]: ...
 
 
 class SlaPolicySource(Protocol):
@@ -229,3 +234,42 @@ def escalation_alert(
 def _duration(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+#: The longest period one dashboard request reads (one query per day of deadlines)
+MAX_REPORT_DAYS = 92
+
+
+class SlaReports:
+    """``GET /fulfillment/sla``: promised vs achieved per channel, warehouse or SKU class."""
+
+    def __init__(self, store: SlaStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def summary(self, query: Mapping[str, str]) -> dict[str, object]:
+        group_by = query.get("group_by", "channel")
+        if group_by not in GROUPINGS:
+            raise BadRequestError("group_by is one of channel, warehouse, sku", group_by=group_by[:20])
+        now = self._clock()
+        try:
+            end = _instant(query["to"]) if query.get("to") else now
+            start = _instant(query["from"]) if query.get("from") else end - timedelta(days=7)
+        except ValueError as error:
+            raise BadRequestError("from and to are ISO 8601 times with an offset") from error
+        if start > end or end - start > timedelta(days=MAX_REPORT_DAYS):
+            raise BadRequestError(f"from must be before to, at most {MAX_REPORT_DAYS} days apart")
+        records = self._store.by_deadline(days_between(start, end), start, end)
+        return {
+            "group_by": group_by,
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "groups": summarize(records, group_by, now),
+        }
+
+
+def _instant(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("no offset")
+    return moment

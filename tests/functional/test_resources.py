@@ -156,7 +156,8 @@ def test_each_platform_secret_holds_its_section_of_the_credentials_file(model: A
     credentials = json.loads(CREDENTIALS_FILE.read_text(encoding="utf-8"))
     for logical_id in model.secrets:
         name = deployed.names[logical_id]
-        platform = name.removeprefix("oms-local/platforms/")
+        # <stack>/platforms/<platform>, <stack>/notifiers, <stack>/warehouses: the last segment
+        platform = name.rsplit("/", 1)[-1]
         value = secrets_manager.get_secret_value(SecretId=name)
         assert value["ARN"] == deployed.arns[logical_id]
         assert json.loads(value["SecretString"]) == credentials[platform]

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from local.stack import LocalStack
 
 #: Modules under ``local`` that play a chapter, in order (each has ``run(stack, credentials)``).
-CHAPTERS: tuple[str, ...] = ("reconcile_chapter", "sla_chapter")
+CHAPTERS: tuple[str, ...] = ("reconcile_chapter", "returns_chapter", "sla_chapter")
 
 
 @dataclass

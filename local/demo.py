@@ -1,9 +1,11 @@
-"""``make demo``: replay a day of three platforms through the local stack and check the outcome.
+"""``make demo``: replay a day of nine platforms through the local stack and check the outcome.
 
 It starts the whole local stack (:class:`local.stack.LocalStack`, API on 127.0.0.1:3000 or the
 next free port), replays ``events/scenarios/demo.json`` over HTTP exactly as the platforms would
 (each step: the platform's order changes in the simulator, then the platform pushes a signed
-webhook; duplicates, late pushes and poison messages included), waits for the queue to drain,
+webhook; duplicates, late pushes and poison messages included; for Pinduoduo and Taobao, which
+do not push, the replay's ``poll`` actions move the simulated clock so the OrderPoller schedule
+fires and pulls them), waits for the queue to drain,
 then reads everything back the way an operator would (signed ``GET /orders/{id}``, the Ops
 table's failure records, the dead-letter queue) and compares it with the scenario's oracle.
 
@@ -22,11 +24,11 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from local import chapters, incident
+from local import chapters, incident, scenario_platforms
 from local import scenario as scenarios
 from local.api_gateway import DEFAULT_API_PORT
 from local.stack import ROOT, LocalStack
@@ -44,7 +46,10 @@ PLATFORM_OF_FACTORY = {
     "douyin_order": scenarios.DOUYIN,
     "shopify_order": scenarios.SHOPIFY,
     "wechat_order": scenarios.WECHAT,
+    **{factory: platform for factory, (platform, _) in scenario_platforms.FACTORIES.items()},
 }
+#: How far each ``poll`` action moves the simulated clock: one OrderPoller period (rate(2 minutes)).
+POLL_ADVANCE = timedelta(minutes=2)
 
 
 @dataclass
@@ -55,6 +60,9 @@ class ReplayStats:
     by_platform: Counter[str] = field(default_factory=Counter)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     truth_updates: int = 0
+    polls: int = 0
+    polled_enqueued: int = 0
+    poll_errors: list[str] = field(default_factory=list)
 
     @property
     def accepted(self) -> int:
@@ -65,19 +73,30 @@ def replay(stack: LocalStack, scenario: Mapping[str, Any], credentials: Mapping[
     """Play the scenario's actions in order: truth changes on the simulator, pushes over HTTP."""
     stats = ReplayStats()
     truths: dict[str, dict[str, Any]] = {}
+    pull_times = scenario_platforms.PullTimes()
     steps = scenario["steps"]
     for action in scenario["replay"]:
         kind, step_id = action[0], action[1]
+        if kind == "poll":
+            poll(stack, stats)
+            continue
         step = steps[step_id]
-        if step_id not in truths:
+        if step["push"]["builder"] == "pull":
+            # The poller pulls with the wall clock: the platform changes this order "just now".
+            update, create = pull_times.next(step_id.split("/")[0], datetime.now(UTC))
+            rebased = scenario_platforms.rebase_pulled(step["truth"]["args"], update, create)
+            truths[step_id] = scenarios.build_truth({**step, "truth": {**step["truth"], "args": rebased}})
+        elif step_id not in truths:
             truths[step_id] = scenarios.build_truth(step)
         truth = truths[step_id]
         if kind == "truth":
+            stats.truth_updates += 1
+            if scenario_platforms.put_truth(stack.simulator, step, truth):
+                continue
             platform = PLATFORM_OF_FACTORY[step["truth"]["factory"]]
             args = step["truth"]["args"]
             shop_id = args.get("shop_id") or args.get("shop_domain") or args.get("app_id")
             stack.simulator.put_order(platform, str(shop_id), truth)
-            stats.truth_updates += 1
             continue
         push = scenarios.build_push(step, truth, credentials, sent_at=datetime.now(UTC))
         reply = stack.request(push.method, push.path, body=push.body, headers=push.headers, query=push.query)
@@ -88,6 +107,21 @@ def replay(stack: LocalStack, scenario: Mapping[str, Any], credentials: Mapping[
         if not 200 <= reply.status < 300:
             stats.rejected.append({"step": step_id, "status": reply.status, "body": reply.text[:200]})
     return stats
+
+
+def poll(stack: LocalStack, stats: ReplayStats) -> None:
+    """Move the simulated clock by one poller period: the OrderPoller schedule fires and pulls."""
+    assert stack.clock is not None, "the local stack is not started"
+    for firing in stack.clock.advance(POLL_ADVANCE):
+        if firing.function_id != "OrderPollerFunction":
+            continue
+        stats.polls += 1
+        if firing.error:
+            stats.poll_errors.append(firing.error[-300:])
+        elif isinstance(firing.result, Mapping):
+            stats.polled_enqueued += int(firing.result.get("enqueued", 0))
+            if firing.result.get("errors"):
+                stats.poll_errors.append(f"poll reported {firing.result['errors']} errors")
 
 
 def read_failures(stack: LocalStack) -> list[dict[str, Any]]:
@@ -189,6 +223,8 @@ def check(
         mismatches.append(
             f"DLQ holds {dlq_depth} messages, expected {len(oracle['poison'])} (one per poison)"
         )
+    if replayed.poll_errors:
+        mismatches.append(f"{len(replayed.poll_errors)} polls failed; first: {replayed.poll_errors[0]}")
     if replayed.rejected:
         mismatches.append(f"{len(replayed.rejected)} pushes were refused: {replayed.rejected[:3]}")
     errors = stack.poller_errors()
@@ -204,6 +240,11 @@ def check(
             "duplicates_sent": replayed.duplicates_sent,
             "by_platform": dict(sorted(replayed.by_platform.items())),
         },
+        "polls": {
+            "runs": replayed.polls,
+            "enqueued": replayed.polled_enqueued,
+            "errors": len(replayed.poll_errors),
+        },
         "queue": {
             # the queue drained, so every message enqueued was consumed: the consumer counted them
             "messages_enqueued": len(consumer.message_ids),
@@ -211,7 +252,9 @@ def check(
             "redeliveries": consumer.records - len(consumer.message_ids),  # retries of failed ones
             "batches": consumer.batches,
             # moto forgets a deduplication id once its message is deleted (SQS keeps it 5 minutes)
-            "dropped_by_fifo_deduplication": replayed.accepted - len(consumer.message_ids),
+            "dropped_by_fifo_deduplication": replayed.accepted
+            + replayed.polled_enqueued
+            - len(consumer.message_ids),
         },
         "orders_by_status": {
             name: dict(sorted(counts.items())) for name, counts in sorted(orders.by_status.items())
@@ -234,6 +277,12 @@ def print_summary(summary: Mapping[str, Any], mismatches: Sequence[str]) -> None
         f"Webhooks: {webhooks['sent']} sent ({webhooks['duplicates_sent']} resent duplicates), "
         f"{webhooks['accepted']} accepted, {webhooks['rejected']} refused"
     )
+    polls = summary.get("polls", {})
+    if polls.get("runs"):
+        print(
+            f"Polls:    {polls['runs']} OrderPoller runs (Pinduoduo, Taobao) enqueued {polls['enqueued']} "
+            f"order versions, {polls['errors']} failed"
+        )
     print(
         f"Queue:    {queue['messages_enqueued']} messages enqueued, consumed in {queue['batches']} batches, "
         f"{queue['redeliveries']} redeliveries, "

@@ -652,6 +652,8 @@ _BUCKET_PROPERTIES = {
     "OwnershipControls",
     "VersioningConfiguration",
     "LifecycleConfiguration",
+    "ObjectLockEnabled",
+    "ObjectLockConfiguration",
     "Tags",
 }
 
@@ -661,6 +663,9 @@ def _create_bucket(s3: Any, deployed: Deployed, logical_id: str, properties: Map
     spec = deployed.evaluate(dict(properties))
     bucket = deployed.names[logical_id]
     request: dict[str, Any] = {"Bucket": bucket}
+    if spec.get("ObjectLockEnabled") in (True, "true"):
+        # Only at creation: a bucket cannot be given Object Lock afterwards.
+        request["ObjectLockEnabledForBucket"] = True
     if deployed.region != "us-east-1":
         request["CreateBucketConfiguration"] = {"LocationConstraint": deployed.region}
     try:
@@ -684,6 +689,10 @@ def _create_bucket(s3: Any, deployed: Deployed, logical_id: str, properties: Map
     if "LifecycleConfiguration" in spec:
         rules = [_lifecycle_rule(logical_id, rule) for rule in spec["LifecycleConfiguration"]["Rules"]]
         s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+    if "ObjectLockConfiguration" in spec:
+        s3.put_object_lock_configuration(
+            Bucket=bucket, ObjectLockConfiguration=_object_lock(spec["ObjectLockConfiguration"])
+        )
     if spec.get("Tags"):
         s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": spec["Tags"]})
     for resource in deployed.model.resources.values():
@@ -698,6 +707,18 @@ def _create_bucket(s3: Any, deployed: Deployed, logical_id: str, properties: Map
         statements = [statement for statement in document["Statement"] if "Condition" not in statement]
         if statements:
             s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(document | {"Statement": statements}))
+
+
+def _object_lock(configuration: Mapping[str, Any]) -> dict[str, Any]:
+    """A CloudFormation Object Lock configuration in the S3 API's shape (retention as numbers)."""
+    api: dict[str, Any] = {"ObjectLockEnabled": configuration.get("ObjectLockEnabled", "Enabled")}
+    retention = (configuration.get("Rule") or {}).get("DefaultRetention")
+    if retention:
+        api["Rule"] = {
+            "DefaultRetention": {"Mode": retention["Mode"]}
+            | {unit: int(retention[unit]) for unit in ("Days", "Years") if unit in retention}
+        }
+    return api
 
 
 def _encryption_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
@@ -759,12 +780,18 @@ def _create_secret(
     properties: Mapping[str, Any],
     credentials: Mapping[str, Any] | None,
 ) -> None:
-    _reject_unknown(logical_id, properties, {"Name", "Description", "SecretString", "Tags"})
+    _reject_unknown(
+        logical_id, properties, {"Name", "Description", "SecretString", "GenerateSecretString", "Tags"}
+    )
     name = deployed.names[logical_id]
     # ``<stack>/platforms/<platform>``: the last segment names the credentials.json section.
     platform = name.rsplit("/", 1)[-1]
     if credentials is not None and platform in credentials:
         secret_string = json.dumps(credentials[platform], sort_keys=True)
+    elif "GenerateSecretString" in properties:
+        secret_string = _generated_secret(
+            secrets_manager, deployed.evaluate(properties["GenerateSecretString"])
+        )
     else:
         secret_string = deployed.resolve(properties.get("SecretString", "{}"))
     try:
@@ -780,3 +807,35 @@ def _create_secret(
         deployed.arns[logical_id] = secrets_manager.put_secret_value(
             SecretId=name, SecretString=secret_string
         )["ARN"]
+
+
+_GENERATE_OPTIONS = {
+    "PasswordLength",
+    "ExcludeCharacters",
+    "ExcludeNumbers",
+    "ExcludePunctuation",
+    "ExcludeUppercase",
+    "ExcludeLowercase",
+    "IncludeSpace",
+    "RequireEachIncludedType",
+}
+
+
+def _generated_secret(secrets_manager: Any, spec: Mapping[str, Any]) -> str:
+    """What ``GenerateSecretString`` stores: a random password, alone or inside the template's JSON."""
+    _reject_unknown(
+        "GenerateSecretString", spec, _GENERATE_OPTIONS | {"SecretStringTemplate", "GenerateStringKey"}
+    )
+    options = {
+        key: int(value)
+        if key == "PasswordLength"
+        else (value in (True, "true") if key != "ExcludeCharacters" else value)
+        for key, value in spec.items()
+        if key in _GENERATE_OPTIONS
+    }
+    password = str(secrets_manager.get_random_password(**options)["RandomPassword"])
+    if "SecretStringTemplate" not in spec:
+        return password
+    document = json.loads(spec["SecretStringTemplate"])
+    document[spec["GenerateStringKey"]] = password
+    return json.dumps(document, sort_keys=True)

@@ -1,9 +1,12 @@
-"""A deterministic demo scenario: a day of orders on Douyin, Shopify and WeChat Channels.
+"""A deterministic demo scenario: a day of orders on all nine platforms.
 
 :func:`generate` builds, from a seed, at least 210 orders with full lifecycles (created → paid →
 approved → shipped → completed, some cancelled or closed, some refunded) and a handful of poison
-messages. Every lifecycle step is a change of the *platform truth* (the order as the platform's
-API returns it) followed by the signed push the platform sends about it. The replay order is a
+messages. Douyin, Shopify and WeChat Channels are built here; Xiaohongshu, Kuaishou, WooCommerce,
+WeChat mini-program orders, Pinduoduo and Taobao in :mod:`local.scenario_platforms` (the last two
+pulled by the order poller: the replay's ``poll`` actions fire its schedule). Every lifecycle step
+is a change of the *platform truth* (the order as the platform's API returns it) followed by the
+signed push the platform sends about it. The replay order is a
 realistic interleaving of all orders, with the platforms' bad habits:
 
 - about 5 % of pushes are sent again later (same message id / webhook id / event);
@@ -37,7 +40,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-SCENARIO_VERSION = 1
+from local import scenario_platforms
+
+SCENARIO_VERSION = 2
 DEFAULT_SEED = 20260205
 DEFAULT_ORDERS_PER_PLATFORM = 72
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "events" / "scenarios"
@@ -476,6 +481,7 @@ class _Generator:
             missing = ("financial_status", "currency", "line_items")
             step = self._shopify_step(order, 0, at, "paid", drop_fields=missing)
             record(step, "SCHEMA_INVALID", "body without " + ", ".join(missing))
+        scenario_platforms.poison(self, start, when, record)
         return poisons
 
 
@@ -496,7 +502,8 @@ def generate(
     seed:
         Seeds every random choice.
     orders_per_platform:
-        Healthy orders per platform (three platforms; the demo uses 72, i.e. 216 orders).
+        Healthy orders per platform of Douyin, Shopify and WeChat Channels (the demo uses 72); the
+        six others get :func:`local.scenario_platforms.orders_per_platform` of it (18 in the demo).
     start:
         When the scenario's day begins (UTC).
 
@@ -504,7 +511,7 @@ def generate(
     --------
     >>> scenario = generate(seed=1, orders_per_platform=3)
     >>> len(scenario["oracle"]["orders"])
-    9
+    15
     """
     generator = _Generator(seed)
     day = timedelta(hours=20)
@@ -512,6 +519,10 @@ def generate(
         for platform_builder in (generator.douyin, generator.shopify, generator.wechat):
             offset = timedelta(seconds=generator.rng.randint(0, int(day.total_seconds())))
             platform_builder(index, start + offset)
+    for index in range(scenario_platforms.orders_per_platform(orders_per_platform)):
+        for platform in scenario_platforms.PLATFORMS:
+            offset = timedelta(seconds=generator.rng.randint(0, int(day.total_seconds())))
+            scenario_platforms.generate(generator, platform, index, start + offset)
     poisons = generator.poison(start)
     replay, late, duplicates = _replay_order(generator)
     steps_by_id = {step.step_id: step for step in generator.steps}
@@ -519,11 +530,13 @@ def generate(
         "orders": len(generator.orders),
         "orders_by_platform": {
             platform: sum(1 for order in generator.orders.values() if order["platform"] == platform)
-            for platform in (DOUYIN, SHOPIFY, WECHAT)
+            for platform in (DOUYIN, SHOPIFY, WECHAT, *scenario_platforms.PLATFORMS)
         },
         "poison_messages": len(poisons),
         "steps": len(generator.steps),
         "pushes": sum(1 for action in replay if action[0] == "push"),
+        "pulled_steps": sum(1 for step in generator.steps if step.push["builder"] == "pull"),
+        "polls": sum(1 for action in replay if action[0] == "poll"),
         "duplicate_pushes": duplicates,
         "late_pushes": late,
         "zero_width_payment_ids": sum(1 for order in generator.orders.values() if order["cleaning_expected"]),
@@ -552,7 +565,12 @@ def _count_codes(poisons: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
 
 def _replay_order(generator: _Generator) -> tuple[list[list[str]], int, int]:
-    """Interleave every order's truth updates and pushes in time, then add the platforms' faults."""
+    """Interleave every order's truth updates and pushes in time, then add the platforms' faults.
+
+    A pulled step (Pinduoduo, Taobao) has no push: ``poll`` actions every
+    :data:`~local.scenario_platforms.POLL_EVERY` of scenario time, and one after the last action,
+    let the order poller find it.
+    """
     rng = generator.rng
     actions: list[tuple[datetime, int, list[str]]] = []
     by_order: dict[str, list[_Step]] = {}
@@ -566,6 +584,8 @@ def _replay_order(generator: _Generator) -> tuple[list[list[str]], int, int]:
         for position, step in enumerate(steps):
             sequence += 1
             actions.append((step.at, sequence, ["truth", step.step_id]))
+            if step.push["builder"] == "pull":
+                continue
             push_at = step.at + timedelta(seconds=rng.randint(1, 20))
             if position in late_positions:
                 push_at = steps[position + 1].at + timedelta(seconds=rng.randint(25, 120))
@@ -577,6 +597,15 @@ def _replay_order(generator: _Generator) -> tuple[list[list[str]], int, int]:
                 sequence += 1
                 resend_at = push_at + timedelta(seconds=rng.randint(30, 3 * 3600))
                 actions.append((resend_at, sequence, ["push", step.step_id, "duplicate"]))
+    if actions:
+        first, last = min(at for at, _, _ in actions), max(at for at, _, _ in actions)
+        poll_at = first + scenario_platforms.POLL_EVERY
+        while poll_at < last:
+            sequence += 1
+            actions.append((poll_at, sequence, ["poll", _iso(poll_at)]))
+            poll_at += scenario_platforms.POLL_EVERY
+        sequence += 1
+        actions.append((last + timedelta(seconds=1), sequence, ["poll", _iso(last + timedelta(seconds=1))]))
     actions.sort(key=lambda item: (item[0], item[1]))
     return [action for _, _, action in actions], late, duplicates
 
@@ -648,7 +677,10 @@ def build_truth(step: Mapping[str, Any]) -> dict[str, Any]:
             **args,
         )
     else:
-        raise ValueError(f"unknown order factory {factory!r}")
+        other = scenario_platforms.build_truth(factory, args, lines, _when)
+        if other is None:
+            raise ValueError(f"unknown order factory {factory!r}")
+        order = other
     for field_name in truth.get("drop_fields", ()):
         order.pop(field_name, None)
     return order
@@ -694,6 +726,9 @@ def build_push(
         # The push timestamp is when WeChat sends it (now), not when the order changed.
         query, body = simulator.wechat_push(event, app, int(sent_at.timestamp()), push["nonce"])
         return PushRequest("POST", f"/webhooks/{WECHAT}", query, {"content-type": "application/json"}, body)
+    other = scenario_platforms.build_push(step, truth, credentials, sent_at=sent_at)
+    if other is not None:
+        return other
     raise ValueError(f"unknown push builder {builder!r}")
 
 

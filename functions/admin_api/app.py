@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from oms import composition
 from oms.domain.errors import BadRequestError, OmsError
 from oms.domain.rules import RuleChange
+from oms.http_api import error_reply, iam_caller, json_object
 
 try:  # a package here and in tests; in Lambda the function's directory is the import root
     from . import fulfillment
@@ -160,22 +161,11 @@ def _time_parameter(name: str, default: datetime) -> datetime:
 
 
 def _json_object() -> dict[str, Any]:
-    try:
-        body = app.current_event.json_body if app.current_event.body else {}
-    except ValueError as error:
-        raise BadRequestError("the body is not JSON") from error
-    if not isinstance(body, dict):
-        raise BadRequestError("the body must be a JSON object")
-    return body
+    return json_object(app.current_event)
 
 
 def _caller() -> str:
-    """The caller's IAM identity (the API's IAM authorizer put it in the request context)."""
-    event: Any = app.current_event
-    try:
-        return str(event.request_context.authorizer.iam.user_arn or "unknown")
-    except (AttributeError, KeyError, TypeError):
-        return "unknown"
+    return iam_caller(app.current_event)
 
 
 def _change(change: RuleChange) -> dict[str, Any]:
@@ -189,12 +179,7 @@ def _change(change: RuleChange) -> dict[str, Any]:
 
 @app.exception_handler(OmsError)  # type: ignore[untyped-decorator]
 def typed_error(error: OmsError) -> Response[dict[str, Any]]:
-    logger.info("request refused", extra={"code": str(error.code)})
-    return Response(
-        status_code=error.http_status,
-        content_type="application/json",
-        body={"error": str(error.code), "message": error.message, "details": error.details},
-    )
+    return error_reply(error)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from oms.platforms.pinduoduo.signing import china_time, sign
+from oms.platforms.pinduoduo.signing import china_time, format_china_time, sign
+
+if TYPE_CHECKING:
+    from local.simulator import LineSpec
 
 PLATFORM = "pinduoduo"
 ORDER_API = "pdd.order.information.get"
@@ -101,3 +106,57 @@ def handle(simulator: Any, request: Any, rest: str) -> Any:
         levels[key] = quantity if form.get("update_type") == "1" else levels.get(key, 0) + quantity
         return SimReply.json({"goods_quantity_update_response": {"is_success": True}})
     return _error(10001, "unknown type")
+
+
+def order_info(
+    order_sn: str,
+    order_status: int,
+    updated: datetime,
+    lines: Sequence[LineSpec],
+    *,
+    refund_status: int = 1,
+    created: datetime | None = None,
+    pay_no: str = "",
+    postage: Decimal = Decimal("0"),
+) -> dict[str, Any]:
+    """An ``order_info`` as ``pdd.order.information.get`` returns it: yuan, UTC+8 wall-clock times,
+    the receiver encrypted (``~…~``) with its masked copies, as Pinduoduo delivers it."""
+    created = created or updated
+    goods = sum((line.unit_price * line.quantity for line in lines), Decimal("0"))
+    return {
+        "order_sn": order_sn,
+        "order_status": order_status,
+        "refund_status": refund_status,
+        "confirm_status": 1,
+        "trade_type": 0,
+        "created_time": format_china_time(created),
+        "confirm_time": format_china_time(created + timedelta(seconds=30)),
+        "pay_time": format_china_time(created + timedelta(seconds=30)),
+        "updated_at": format_china_time(updated),
+        "goods_amount": float(goods),
+        "pay_amount": float(goods + postage),
+        "postage": float(postage),
+        "discount_amount": 0.0,
+        "pay_no": pay_no,
+        "pay_type": "WEIXIN",
+        "province": "浙江省",
+        "city": "杭州市",
+        "town": "西湖区",
+        "receiver_name": f"~AgAAAAE{order_sn[-6:]}name~0~",
+        "receiver_name_mask": "张*",
+        "receiver_phone": f"~AgAAAAE{order_sn[-6:]}phone~1~",
+        "receiver_phone_mask": "*******1234",
+        "address": f"~AgAAAAE{order_sn[-6:]}addr~0~",
+        "address_mask": "文*路**号",
+        "item_list": [
+            {
+                "goods_id": int(line.product_id) if line.product_id.isdigit() else line.product_id,
+                "sku_id": int(line.sku_id) if line.sku_id.isdigit() else line.sku_id,
+                "outer_id": line.out_sku_id or "",
+                "goods_count": line.quantity,
+                "goods_price": float(line.unit_price),
+                "goods_name": line.title,
+            }
+            for line in lines
+        ],
+    }

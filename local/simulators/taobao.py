@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from oms.platforms.pinduoduo.signing import china_time
+from oms.platforms.pinduoduo.signing import china_time, format_china_time
 from oms.platforms.taobao.signing import sign
+
+if TYPE_CHECKING:
+    from local.simulator import LineSpec
 
 PLATFORM = "taobao"
 ORDER_API = "taobao.trade.fullinfo.get"
@@ -119,3 +125,79 @@ def handle(simulator: Any, request: Any, rest: str) -> Any:
         levels[key] = quantity if form.get("type") == "1" else levels.get(key, 0) + quantity
         return SimReply.json({"item_quantity_update_response": {"item": {"num_iid": form.get("num_iid")}}})
     return _error(22, "Invalid method")
+
+
+#: The TMC topic TOP publishes when a trade reaches a status (what the demo replays).
+TOPIC_BY_STATUS: dict[str, str] = {
+    "WAIT_BUYER_PAY": "taobao_trade_TradeCreate",
+    "WAIT_SELLER_SEND_GOODS": "taobao_trade_TradeBuyerPay",
+    "SELLER_CONSIGNED_PART": "taobao_trade_TradePartlySellerShip",
+    "WAIT_BUYER_CONFIRM_GOODS": "taobao_trade_TradeSellerShip",
+    "TRADE_FINISHED": "taobao_trade_TradeSuccess",
+    "TRADE_CLOSED": "taobao_trade_TradeClose",
+    "TRADE_CLOSED_BY_TAOBAO": "taobao_trade_TradeCloseAndModifyDetailOrder",
+}
+#: The topic of a trade whose lines have an open refund.
+REFUND_TOPIC = "taobao_refund_RefundCreated"
+
+
+def trade(
+    tid: str,
+    status: str,
+    modified: datetime,
+    lines: Sequence[LineSpec],
+    *,
+    line_refunds: Sequence[str] = (),
+    created: datetime | None = None,
+    alipay_no: str = "",
+    post_fee: Decimal = Decimal("0"),
+) -> dict[str, Any]:
+    """A ``trade`` as ``taobao.trade.fullinfo.get`` returns it: yuan as text, UTC+8 wall-clock
+    times, the receiver masked (``*``) with its ``oaid``, as TOP delivers it to an app.
+
+    ``line_refunds`` gives each line's ``refund_status`` (``NO_REFUND`` for the others).
+    """
+    created = created or modified
+    paid = status not in ("WAIT_BUYER_PAY", "TRADE_NO_CREATE_PAY", "TRADE_CLOSED_BY_TAOBAO")
+    total = sum((line.unit_price * line.quantity for line in lines), Decimal("0"))
+    return {
+        "tid": int(tid),
+        "tid_str": tid,
+        "status": status,
+        "type": "fixed",
+        "created": format_china_time(created),
+        "pay_time": format_china_time(created + timedelta(seconds=30)) if paid else "",
+        "modified": format_china_time(modified),
+        "payment": f"{total + post_fee:.2f}",
+        "total_fee": f"{total:.2f}",
+        "post_fee": f"{post_fee:.2f}",
+        "alipay_no": alipay_no if paid else "",
+        "buyer_open_uid": f"AAH{tid[-8:]}buyer",
+        "seller_nick": "demo-shop",
+        "receiver_name": "李**",
+        "receiver_mobile": "*******5678",
+        "receiver_state": "上海",
+        "receiver_city": "上海市",
+        "receiver_district": "浦东新区",
+        "receiver_town": "张江镇",
+        "receiver_address": "**路**号",
+        "oaid": f"1CqJYGM0{tid[-8:]}oaid",
+        "shipping_type": "express",
+        "orders": {
+            "order": [
+                {
+                    "oid": int(tid) + index + 1,
+                    "oid_str": str(int(tid) + index + 1),
+                    "num_iid": int(line.product_id) if line.product_id.isdigit() else line.product_id,
+                    "sku_id": line.sku_id,
+                    "outer_sku_id": line.out_sku_id or "",
+                    "num": line.quantity,
+                    "price": f"{line.unit_price:.2f}",
+                    "title": line.title,
+                    "refund_status": line_refunds[index] if index < len(line_refunds) else "NO_REFUND",
+                    "status": status,
+                }
+                for index, line in enumerate(lines)
+            ]
+        },
+    }

@@ -11,13 +11,18 @@ from __future__ import annotations
 import copy
 import json
 import secrets as random
-from datetime import datetime
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from oms.platforms.wechat_mini import crypto
+
+if TYPE_CHECKING:
+    from local.simulator import LineSpec
 
 PLATFORM = "wechat_mini"
 ORDER_API = "wxa/sec/order/get_order"
@@ -111,3 +116,92 @@ def pay_notification(
         "Content-Type": "application/json",
     }
     return headers, body
+
+
+#: WeChat Pay writes its times in China Standard Time.
+CHINA_TIME = timezone(timedelta(hours=8))
+
+
+def _fen(amount: Decimal) -> int:
+    fen = amount * 100
+    if fen != fen.to_integral_value():
+        raise ValueError(f"{amount} has more than two decimals")
+    return int(fen)
+
+
+def _china(moment: datetime) -> str:
+    return moment.astimezone(CHINA_TIME).isoformat(timespec="seconds")
+
+
+def shipping_order(
+    app: dict[str, Any],
+    merchant_trade_no: str,
+    order_state: int,
+    lines: Sequence[LineSpec],
+    *,
+    created: datetime,
+    paid: datetime,
+    transaction_id: str,
+    openid: str = "oUpF8sim_mini_buyer_0001",
+) -> dict[str, Any]:
+    """A shipping-management order (``get_order``'s ``order``): fen, Unix seconds."""
+    return {
+        "transaction_id": transaction_id,
+        "merchant_id": app["mchid"],
+        "sub_merchant_id": "",
+        "merchant_trade_no": merchant_trade_no,
+        "description": ", ".join(line.title for line in lines),
+        "paid_amount": sum(_fen(line.unit_price) * line.quantity for line in lines),
+        "openid": openid,
+        "trade_create_time": int(created.timestamp()),
+        "pay_time": int(paid.timestamp()),
+        "order_state": order_state,
+        "in_complaint": False,
+        "shipping": {"delivery_mode": 1, "logistics_type": 1, "finish_shipping": order_state >= 2},
+    }
+
+
+def transaction_resource(
+    app: dict[str, Any], order: dict[str, Any], *, trade_state: str = "SUCCESS"
+) -> dict[str, Any]:
+    """The decrypted ``resource`` of a ``TRANSACTION.*`` notification about ``order`` (a
+    :func:`shipping_order`): fen, ISO 8601 times in UTC+8."""
+    total = int(order["paid_amount"])
+    return {
+        "appid": app["appid"],
+        "mchid": app["mchid"],
+        "out_trade_no": order["merchant_trade_no"],
+        "transaction_id": order["transaction_id"],
+        "trade_type": "JSAPI",
+        "trade_state": trade_state,
+        "trade_state_desc": "支付成功" if trade_state == "SUCCESS" else trade_state,
+        "bank_type": "CMC",
+        "attach": "",
+        "success_time": _china(datetime.fromtimestamp(int(order["pay_time"]), tz=CHINA_TIME)),
+        "payer": {"openid": order["openid"]},
+        "amount": {"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"},
+    }
+
+
+def refund_resource(
+    app: dict[str, Any],
+    order: dict[str, Any],
+    *,
+    refund_status: str,
+    refund_fen: int,
+    refund_id: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """The decrypted ``resource`` of a ``REFUND.*`` notification about ``order``."""
+    total = int(order["paid_amount"])
+    return {
+        "mchid": app["mchid"],
+        "out_trade_no": order["merchant_trade_no"],
+        "transaction_id": order["transaction_id"],
+        "out_refund_no": f"RF-{order['merchant_trade_no']}",
+        "refund_id": refund_id,
+        "refund_status": refund_status,
+        "success_time": _china(at),
+        "user_received_account": "招商银行信用卡0403",
+        "amount": {"total": total, "refund": refund_fen, "payer_total": total, "payer_refund": refund_fen},
+    }

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
@@ -156,8 +157,10 @@ def test_each_platform_secret_holds_its_section_of_the_credentials_file(model: A
     credentials = json.loads(CREDENTIALS_FILE.read_text(encoding="utf-8"))
     for logical_id in model.secrets:
         name = deployed.names[logical_id]
-        # <stack>/platforms/<platform>, <stack>/notifiers, <stack>/warehouses: the last segment
+        # ``<stack>/<capability>/<section>``: the last segment names the credentials.json section.
         platform = name.rsplit("/", 1)[-1]
+        if platform not in credentials:
+            continue  # generated (the return-code keys): see the next test
         value = secrets_manager.get_secret_value(SecretId=name)
         assert value["ARN"] == deployed.arns[logical_id]
         assert json.loads(value["SecretString"]) == credentials[platform]
@@ -177,7 +180,39 @@ def test_without_a_credentials_file_secrets_keep_the_template_value(
 
     assert value(with_partial, "DouyinSecret") == {"app": {"app_key": "k", "app_secret": "s"}}
     assert value(with_partial, "ShopifySecret") == {}
-    assert all(value(without, logical_id) == {} for logical_id in model.secrets)
+    assert all(
+        value(without, logical_id) == {}
+        for logical_id in model.secrets
+        if "GenerateSecretString" not in model.secrets[logical_id]
+    )
+
+
+def test_a_generated_secret_holds_a_random_key_inside_its_template(model: AppModel, deployed: Deployed):
+    secrets_manager = boto3.client("secretsmanager", region_name=REGION)
+    name = deployed.names["ReturnCodeKeysSecret"]
+    keys = json.loads(secrets_manager.get_secret_value(SecretId=name)["SecretString"])
+    assert set(keys) == {"current", "1"}
+    assert keys["current"] == "1"
+    assert len(keys["1"]) == 64
+    assert keys["1"].isalnum()  # ExcludePunctuation
+    scanners = json.loads(
+        secrets_manager.get_secret_value(SecretId=deployed.names["ReturnScannersSecret"])["SecretString"]
+    )
+    assert scanners["pda-wh-hz-01"]["role"] == "warehouse"
+
+
+def test_an_object_lock_bucket_locks_every_object_by_default(deployed: Deployed):
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = deployed.names["ReturnDigestBucket"]
+    lock = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+    assert lock["ObjectLockEnabled"] == "Enabled"
+    assert (lock["Rule"]["DefaultRetention"]["Mode"], lock["Rule"]["DefaultRetention"]["Days"]) == (
+        "GOVERNANCE",
+        1095,
+    )
+    version = s3.put_object(Bucket=bucket, Key="returns/digests/probe.json", Body=b"{}")["VersionId"]
+    with pytest.raises(ClientError, match="AccessDenied"):
+        s3.delete_object(Bucket=bucket, Key="returns/digests/probe.json", VersionId=version)
 
 
 def test_deploying_twice_to_the_same_backend_is_harmless(model: AppModel, deployed: Deployed):

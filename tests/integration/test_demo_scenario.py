@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from local import demo
+from local import demo, scenario_platforms
 from local import scenario as scenarios
 from local.stack import LocalStack
 
@@ -14,7 +14,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_small_scenario_ends_exactly_as_its_oracle_says(stack: LocalStack):
-    # GIVEN a scenario of 4 orders per platform plus the 6 poison messages
+    # GIVEN a scenario of 4 orders on each of the first three platforms, 1 on each of the six
+    # others (Pinduoduo and Taobao pulled by the order poller), plus the 8 poison messages
     scenario = json.loads(scenarios.dump(scenarios.generate(seed=7, orders_per_platform=4)))
     credentials = json.loads(stack.credentials_file.read_text(encoding="utf-8"))
     # WHEN it is replayed over HTTP and the queue drains
@@ -25,7 +26,16 @@ def test_a_small_scenario_ends_exactly_as_its_oracle_says(stack: LocalStack):
     assert mismatches == []
     assert replayed.sent == scenario["summary"]["pushes"]
     assert summary["webhooks"]["accepted"] == replayed.sent
-    assert sum(sum(counts.values()) for counts in summary["orders_by_status"].values()) == 12
+    assert sum(sum(counts.values()) for counts in summary["orders_by_status"].values()) == 18
+    assert set(summary["orders_by_status"]) == {
+        "douyin",
+        "shopify",
+        "wechat_channels",
+        *scenario_platforms.PLATFORMS,
+    }
+    assert summary["polls"]["runs"] == scenario["summary"]["polls"]
+    assert summary["polls"]["enqueued"] >= scenario["summary"]["orders_by_platform"]["pinduoduo"]
+    assert summary["polls"]["errors"] == 0
     assert summary["failures"] == {
         code: {"messages": count, "attempts": 2 * count}  # MaxReceiveCount is 2 in these tests
         for code, count in scenario["oracle"]["failures"].items()

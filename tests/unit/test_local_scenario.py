@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from local import scenario as scenarios
+from local import scenario_platforms
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +37,14 @@ def test_the_stored_form_is_valid_json_with_ascii_escapes_for_invisible_characte
     assert json.loads(text) == json.loads(json.dumps(scenarios.generate(seed=1, orders_per_platform=6)))
 
 
-def test_the_demo_has_enough_orders_over_three_platforms_with_full_lifecycles(stored):
+def test_the_demo_has_enough_orders_over_all_nine_platforms_with_full_lifecycles(stored):
     orders = stored["oracle"]["orders"]
     assert len(orders) >= 210
     assert Counter(order["platform"] for order in orders.values()) == {
         "douyin": 72,
         "shopify": 72,
         "wechat_channels": 72,
+        **{platform: 18 for platform in scenario_platforms.PLATFORMS},
     }
     finals = Counter(order["expected"]["status"] for order in orders.values())
     assert finals["completed"] > 100
@@ -63,6 +65,65 @@ def test_the_demo_has_enough_orders_over_three_platforms_with_full_lifecycles(st
     assert {"status=10", "status=20", "status=30", "status=100"} <= natives
 
 
+def test_every_lifecycle_of_the_six_newer_platforms_is_in_the_demo(stored):
+    tables = {
+        "XH": scenario_platforms.XHS_LIFECYCLES,
+        "KS": scenario_platforms.KS_LIFECYCLES,
+        "WC": scenario_platforms.WOO_LIFECYCLES,
+        "WM": scenario_platforms.MINI_LIFECYCLES,
+        "PD": scenario_platforms.PDD_LIFECYCLES,
+        "TB": scenario_platforms.TB_LIFECYCLES,
+    }
+    lengths: dict[str, Counter[int]] = {prefix: Counter() for prefix in tables}
+    for order in stored["oracle"]["orders"].values():
+        if order["key"][:2] in tables:
+            lengths[order["key"][:2]][order["steps"]] += 1
+    for prefix, lifecycles in tables.items():
+        assert set(lengths[prefix]) == {len(steps) for _, steps in lifecycles}, prefix
+    finals = Counter(
+        (order["platform"], order["expected"]["status"], order["expected"]["refund_status"])
+        for order in stored["oracle"]["orders"].values()
+    )
+    # the edges the adapters must get right, present in the demo
+    assert finals[("xiaohongshu", "closed", "refunded")] >= 1
+    assert finals[("kuaishou", "completed", "partial")] >= 1
+    assert finals[("woocommerce", "closed", "refunded")] >= 1
+    assert finals[("wechat_mini", "paid", "partial")] >= 1
+    assert finals[("pinduoduo", "cancelled", "refunded")] >= 1
+    assert finals[("taobao", "completed", "partial")] >= 1
+    natives = {step["native"] for step in stored["steps"].values()}
+    # Xiaohongshu's status 4 pushed twice in a row
+    steps = stored["steps"]
+    twice = [
+        step_id
+        for step_id, step in steps.items()
+        if step_id.startswith("XH")
+        and step["native"] == "orderStatus=4;orderAfterSalesStatus=1"
+        and steps.get(f"{step_id.split('/')[0]}/{int(step_id.split('/')[1]) + 1}", {}).get("native")
+        == step["native"]
+    ]
+    assert twice
+    assert {
+        "REFUND.SUCCESS;refund=full",
+        "TRANSACTION.SUCCESS",
+        "status=TRADE_CLOSED;refunds=SUCCESS",
+    } <= natives
+
+
+def test_pulled_platforms_have_no_pushes_and_polls_run_through_the_day_and_after_it(stored):
+    replay = stored["replay"]
+    pulled = {step_id for step_id, step in stored["steps"].items() if step["push"]["builder"] == "pull"}
+    assert {step_id[:2] for step_id in pulled} == {"PD", "TB"}
+    assert not [action for action in replay if action[0] == "push" and action[1] in pulled]
+    polls = [index for index, action in enumerate(replay) if action[0] == "poll"]
+    assert len(polls) == stored["summary"]["polls"] >= 5
+    assert polls[-1] == len(replay) - 1  # a last poll after every truth change
+    # some Taobao changes never get a TMC message: only the increment backstop finds them
+    topics = [stored["steps"][step_id]["push"]["tmc_topic"] for step_id in pulled if step_id.startswith("TB")]
+    assert None in topics
+    assert any(topic for topic in topics)
+
+
 def test_about_five_percent_of_pushes_are_resent_and_some_arrive_late(stored):
     pushes = [action for action in stored["replay"] if action[0] == "push"]
     duplicates = [action for action in pushes if "duplicate" in action[2:]]
@@ -73,6 +134,8 @@ def test_about_five_percent_of_pushes_are_resent_and_some_arrive_late(stored):
     for step_id in stored["steps"]:
         key, number = step_id.split("/")
         following = f"{key}/{int(number) + 1}"
+        if ("push", step_id) not in position:
+            continue  # pulled
         if following in stored["steps"] and position[("push", step_id)] > position[("truth", following)]:
             late += 1
     assert late == stored["summary"]["late_pushes"] > 20
@@ -80,8 +143,9 @@ def test_about_five_percent_of_pushes_are_resent_and_some_arrive_late(stored):
 
 def test_every_step_changes_the_truth_before_its_push(stored):
     position = {tuple(action): index for index, action in enumerate(stored["replay"])}
-    for step_id in stored["steps"]:
-        assert position[("truth", step_id)] < position[("push", step_id)]
+    for step_id, step in stored["steps"].items():
+        if step["push"]["builder"] != "pull":
+            assert position[("truth", step_id)] < position[("push", step_id)]
 
 
 def test_douyin_payment_ids_carry_literal_zero_width_spaces(stored):
@@ -100,13 +164,20 @@ def test_the_poison_messages_and_their_codes(stored):
     poison = stored["oracle"]["poison"]
     assert Counter(item["code"] for item in poison) == {
         "PAY_PARSE_ERR": 2,
-        "UNKNOWN_STATUS": 2,
+        "UNKNOWN_STATUS": 4,
         "SCHEMA_INVALID": 2,
     }
     steps = {item["code"]: stored["steps"][item["step"]] for item in poison}
     assert steps["PAY_PARSE_ERR"]["truth"]["args"]["payment_id"].endswith("%E2%80%8B")
     assert steps["SCHEMA_INVALID"]["truth"]["drop_fields"] == ["financial_status", "currency", "line_items"]
-    assert stored["oracle"]["failures"] == {"PAY_PARSE_ERR": 2, "SCHEMA_INVALID": 2, "UNKNOWN_STATUS": 2}
+    assert stored["oracle"]["failures"] == {"PAY_PARSE_ERR": 2, "SCHEMA_INVALID": 2, "UNKNOWN_STATUS": 4}
+    assert {item["order_ref"].split(":")[0] for item in poison} == {
+        "douyin",
+        "wechat_channels",
+        "shopify",
+        "xiaohongshu",
+        "woocommerce",
+    }
     # poison orders are not expected to exist
     assert not {item["order_ref"] for item in poison} & set(stored["oracle"]["orders"])
 
@@ -118,6 +189,9 @@ def test_truths_and_pushes_build_into_platform_payloads():
 
     for step_id, step in scenario["steps"].items():
         truth = scenarios.build_truth(step)
+        assert truth, step_id
+        if step["push"]["builder"] == "pull":
+            continue  # the order poller pulls it
         push = scenarios.build_push(step, truth, credentials, sent_at=datetime(2026, 10, 12, tzinfo=UTC))
         assert push.method == "POST"
         assert push.path.startswith("/webhooks/")

@@ -34,6 +34,8 @@ UNAVOIDABLE_WILDCARDS = {
     # Reports are named per run (diagnosis/<yyyy>/<mm>/<dd>/<id>.csv, patrols/...): one prefix each.
     "${ReportsBucket.Arn}/diagnosis/*": {"s3:PutObject", "s3:GetObject"},
     "${ReportsBucket.Arn}/patrols/*": {"s3:PutObject", "s3:GetObject"},
+    # Daily digests of return chain heads are named per day (returns/digests/<yyyy-mm-dd>.json).
+    "${ReturnDigestBucket.Arn}/returns/digests/*": {"s3:PutObject", "s3:GetObject"},
     "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*": {
         "kms:GenerateDataKey",
         "kms:Decrypt",
@@ -58,6 +60,9 @@ FUNCTION_EVENT_DIRS = {
 NON_PLATFORM_SECRETS = {"NotifierSecret", "WarehouseSecret"}
 #: Functions not behind an HTTP route (schedules, queues)
 NON_HTTP_DIRS = {"payload_sanitizer", "order_poller", "order_reconciler", "sla_escalator", "sla_deadlines"}
+#: The returns capability (issue 8): its functions and the secrets only they read.
+RETURN_FUNCTIONS = {"ReturnsApiFunction", "ReturnOpenerFunction", "ReturnJobsFunction"}
+RETURN_SECRETS = {"ReturnCodeKeysSecret", "ReturnScannersSecret"}
 #: Platforms whose orders are pulled on a schedule: the only secrets the poller reads.
 PULL_PLATFORM_SECRETS = ("PinduoduoSecret", "TaobaoSecret")
 
@@ -217,7 +222,7 @@ def test_events_are_modelled_with_globals_and_api_default_auth():
 
 
 def test_every_function_points_at_an_importable_handler(model: AppModel):
-    assert set(model.functions) == set(FUNCTION_EVENT_DIRS)
+    assert set(model.functions) == set(FUNCTION_EVENT_DIRS) | RETURN_FUNCTIONS
     for function in model.functions.values():
         assert importlib.util.find_spec(function.module) is not None, function.module
         assert function.handler == "handler"
@@ -382,9 +387,11 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
 
 def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: AppModel):
     secret_refs = [
-        {"Ref": logical_id} for logical_id in model.secrets if logical_id not in NON_PLATFORM_SECRETS
+        {"Ref": logical_id}
+        for logical_id in model.secrets
+        if logical_id not in NON_PLATFORM_SECRETS | RETURN_SECRETS
     ]
-    for function_id in model.functions:
+    for function_id in set(model.functions) - RETURN_FUNCTIONS:
         readers = [
             statement
             for statement in allow_statements(model, role_of(model, function_id))
@@ -516,7 +523,7 @@ def test_the_push_route_is_throttled(model: AppModel):
 
 
 def test_tables_are_on_demand_encrypted_and_recoverable(model: AppModel):
-    assert set(model.tables) == {"OrdersTable", "OpsTable", "IdempotencyTable"}
+    assert set(model.tables) == {"OrdersTable", "OpsTable", "IdempotencyTable", "ReturnsTable"}
     for logical_id, table in model.tables.items():
         assert table["BillingMode"] == "PAY_PER_REQUEST", logical_id
         assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, logical_id
@@ -576,6 +583,8 @@ def test_every_bucket_is_private_encrypted_versioned_and_tls_only(model: AppMode
 def test_there_is_an_empty_secret_for_every_platform_with_an_adapter(model: AppModel):
     names = {}
     for logical_id, secret in model.secrets.items():
+        if logical_id in RETURN_SECRETS:
+            continue
         assert secret["SecretString"] == "{}", logical_id  # the operator fills it, never the template
         if logical_id in NON_PLATFORM_SECRETS:
             continue
@@ -666,3 +675,42 @@ def test_the_sla_consumer_takes_order_changes_from_its_own_queue(model: AppModel
     assert "pending_payment" not in subscription["FilterPolicy"]["status_after"]
     redrive = model.resources["SlaQueue"]["Properties"]["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["SlaDLQ", "Arn"]}
+
+
+# --------------------------------------------------------------------------- returns (issue 8)
+
+
+def test_return_functions_read_only_the_return_secrets_and_never_delete(model: AppModel):
+    for function_id in RETURN_FUNCTIONS:
+        statements = allow_statements(model, role_of(model, function_id))
+        actions = {action for statement in statements for action in as_list(statement["Action"])}
+        assert not {"dynamodb:DeleteItem", "s3:DeleteObject", "s3:BypassGovernanceRetention"} & actions
+        for statement in statements:
+            if "secretsmanager:GetSecretValue" in as_list(statement["Action"]):
+                assert {ref["Ref"] for ref in as_list(statement["Resource"])} <= RETURN_SECRETS, function_id
+    routes = {(route.method, route.path): route.auth for route in model.routes}
+    # Operators need SigV4; devices sign scans with their own keys; the customer holds the code.
+    assert routes[("POST", "/returns")] == "AWS_IAM"
+    assert routes[("GET", "/returns/{code}/verify")] == "AWS_IAM"
+    assert routes[("GET", "/returns/{code}/evidence")] == "AWS_IAM"
+    assert routes[("POST", "/returns/{code}/scans")] is None
+    assert routes[("GET", "/returns/{code}")] is None
+
+
+def test_the_digest_bucket_is_write_once_and_the_code_keys_are_generated(model: AppModel):
+    bucket = model.buckets["ReturnDigestBucket"]
+    assert bucket["ObjectLockEnabled"] is True
+    retention = bucket["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert retention["Mode"] == {"Fn::If": ["IsProd", "COMPLIANCE", "GOVERNANCE"]}
+    assert retention["Days"] == {"Ref": "ReturnDigestRetentionDays"}
+    keys = model.secrets["ReturnCodeKeysSecret"]
+    assert "SecretString" not in keys  # the key never appears in the template
+    generated = keys["GenerateSecretString"]
+    assert json.loads(generated["SecretStringTemplate"]) == {"current": generated["GenerateStringKey"]}
+    assert generated["PasswordLength"] >= 32
+    subscription = model.resources["ReturnsSubscription"]["Properties"]
+    assert subscription["Endpoint"] == {"Fn::GetAtt": ["ReturnsQueue", "Arn"]}
+    assert subscription["RawMessageDelivery"] is True
+    assert set(subscription["FilterPolicy"]["refund_after"]) == {"requested", "refunding"}
+    (opener,) = [source for source in model.queue_sources if source.queue_id == "ReturnsQueue"]
+    assert (opener.function_id, opener.report_batch_item_failures) == ("ReturnOpenerFunction", True)

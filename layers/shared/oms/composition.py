@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from oms.services.ports import AlertSink
     from oms.services.reconcile import PatrolPlanner, PatrolWorker
     from oms.services.redrive import DlqRedrive
+    from oms.services.returns import ReturnsService
     from oms.services.sanitize import PayloadSanitizer
     from oms.services.sla import SlaDeadlines, SlaEscalator, SlaReports
     from oms.services.traces import TraceQueries
@@ -422,6 +423,27 @@ def warehouse_heartbeats() -> WarehouseHeartbeats:
         alert_sink(),
         clock=utc_now,
         grace=timedelta(minutes=config.wms_grace_minutes),
+    )
+
+
+@cache
+def returns_service() -> ReturnsService:
+    """Provable returns (issue 8): codes, signed scans, the chain, the 72-hour sweep, digests."""
+    from oms.adapters.return_digests import S3DigestStore
+    from oms.adapters.return_keys import SecretCodeKeys, SecretScanners
+    from oms.adapters.returns_table import DynamoReturnsRepository
+    from oms.services.returns import ReturnsService
+
+    config = settings()
+    secrets = _client("secretsmanager")
+    return ReturnsService(
+        repository=DynamoReturnsRepository(config.returns_table, _client("dynamodb")),
+        orders=orders_repository(),
+        code_keys=SecretCodeKeys(config.return_code_keys_secret, secrets, config.secrets_max_age_seconds),
+        scanners=SecretScanners(config.return_scanners_secret, secrets, config.secrets_max_age_seconds),
+        digests=S3DigestStore(config.return_digest_bucket, _client("s3")),
+        alerts=alert_sink(),
+        clock=utc_now,
     )
 
 

@@ -52,6 +52,11 @@ class Settings:
     warehouse_secret_name: str = ""
     #: Minutes a warehouse may be silent beyond the 15 before it is offline
     wms_grace_minutes: int = 5
+    #: Returns (issue 8): the table, the write-once digest bucket, the code and scanner keys
+    returns_table: str = ""
+    return_digest_bucket: str = ""
+    return_code_keys_secret: str = ""
+    return_scanners_secret: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -85,6 +90,10 @@ class Settings:
             sla_lookback_hours=int(env.get("SLA_LOOKBACK_HOURS", "8")),
             warehouse_secret_name=env.get("WAREHOUSE_SECRET_NAME", ""),
             wms_grace_minutes=int(env.get("WMS_GRACE_MINUTES", "5")),
+            returns_table=env.get("RETURNS_TABLE", ""),
+            return_digest_bucket=env.get("RETURN_DIGEST_BUCKET", ""),
+            return_code_keys_secret=env.get("RETURN_CODE_KEYS_SECRET", ""),
+            return_scanners_secret=env.get("RETURN_SCANNERS_SECRET", ""),
         )
 
 

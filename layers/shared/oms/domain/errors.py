@@ -40,6 +40,11 @@ class ErrorCode(StrEnum):
     SLA_POLICY_CONFLICT = "SLA_POLICY_CONFLICT"
     WAREHOUSE_UNAUTHENTICATED = "WAREHOUSE_UNAUTHENTICATED"
     HEARTBEAT_INVALID = "HEARTBEAT_INVALID"
+    RETURN_CODE_INVALID = "RETURN_CODE_INVALID"
+    RETURN_LINES_INVALID = "RETURN_LINES_INVALID"
+    SCANNER_UNAUTHENTICATED = "SCANNER_UNAUTHENTICATED"
+    SCANNER_NOT_ALLOWED = "SCANNER_NOT_ALLOWED"
+    SCAN_INVALID = "SCAN_INVALID"
 
 
 class OmsError(Exception):
@@ -227,4 +232,39 @@ class HeartbeatInvalidError(OmsError):
     """A signed heartbeat whose body is not the documented JSON (counts and time); nothing was stored."""
 
     code = ErrorCode.HEARTBEAT_INVALID
+    http_status = 400
+
+
+class ReturnCodeInvalidError(OmsError):
+    """A return code that is malformed, unknown or forged (one answer for all three: no oracle)."""
+
+    code = ErrorCode.RETURN_CODE_INVALID
+    http_status = 404
+
+
+class ReturnLinesInvalidError(OmsError):
+    """A return names lines the order does not have, or more than was ordered."""
+
+    code = ErrorCode.RETURN_LINES_INVALID
+    http_status = 422
+
+
+class ScannerUnauthenticatedError(OmsError):
+    """A scan without a valid device signature (unknown device, bad or stale signature)."""
+
+    code = ErrorCode.SCANNER_UNAUTHENTICATED
+    http_status = 401
+
+
+class ScannerNotAllowedError(OmsError):
+    """An authenticated device recording a scan its role may not (a courier's receipt)."""
+
+    code = ErrorCode.SCANNER_NOT_ALLOWED
+    http_status = 403
+
+
+class ScanInvalidError(OmsError):
+    """A scan body that does not validate (kind, operator, GPS, device time)."""
+
+    code = ErrorCode.SCAN_INVALID
     http_status = 400

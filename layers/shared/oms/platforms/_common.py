@@ -60,6 +60,15 @@ def load_json(data: str | bytes, *, what: str, exact_fractions: bool = False) ->
     return value
 
 
+def envelope_payload(envelope: IntakeEnvelope) -> str | bytes:
+    """What an adapter decodes: the plaintext of an encrypted push, else the raw bytes as received.
+
+    Raw bytes rather than ``envelope.payload_text``: that raises ``UnicodeDecodeError`` on bytes
+    that are not UTF-8, where :func:`load_json` raises ``SchemaInvalidError`` (found by fuzzing).
+    """
+    return envelope.plaintext if envelope.plaintext is not None else envelope.raw_bytes()
+
+
 def api_reply(
     response: HttpResponse, *, platform: str, api: str, exact_fractions: bool = False
 ) -> dict[str, Any]:

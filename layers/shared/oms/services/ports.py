@@ -11,6 +11,8 @@ from oms.domain.alerts import Alert
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.model import Cohort, FailureRecord, HistoryEntry, Order, Platform
 from oms.domain.order_events import OrderChanged
+from oms.domain.return_chain import Anchor, StoredLink
+from oms.domain.returns import ReturnRecord, Scanner
 from oms.domain.rules import ManagedRule, RuleAudit, RuleChange, RuleSet
 from oms.domain.state_machine import Decision
 from oms.platforms.base import AppSecrets
@@ -261,3 +263,75 @@ class ReportStore(Protocol):
     ) -> dict[str, tuple[str, str]]:
         """Store a table as ``<stem>.csv`` and ``<stem>.xlsx``; returns kind → (key, presigned URL)."""
         ...
+
+
+# --------------------------------------------------------------------------- returns (issue 8)
+
+
+class ReturnsRepository(Protocol):
+    """Returns and their event chains (oms.domain.return_chain); every write is conditional."""
+
+    def get(self, return_id: str) -> ReturnRecord | None: ...
+
+    def links(self, return_id: str) -> list[StoredLink]: ...
+
+    def create(self, record: ReturnRecord, first: StoredLink, once_key: str) -> str:
+        """Store a new return with its first event; returns the id of the return ``once_key`` opened.
+
+        When ``once_key`` opened a return before, nothing is written and that return's id is
+        returned. Raises ``ConcurrentUpdateError`` when the return id is taken (draw another).
+        """
+        ...
+
+    def append(
+        self, before: ReturnRecord, after: ReturnRecord, link: StoredLink, once_key: str
+    ) -> int | None:
+        """Append ``link`` if the head is still ``before``'s and ``once_key`` is new on this return.
+
+        Returns None when appended, or the sequence number ``once_key`` appended before (a
+        duplicate: nothing written). Raises ``ConcurrentUpdateError`` when the head moved.
+        """
+        ...
+
+    def gap_candidates(self, picked_up_before: datetime) -> list[str]:
+        """Ids of returns watched by the 72-hour rule whose pickup is older than the bound."""
+        ...
+
+    def stop_watching(self, return_id: str) -> None: ...
+
+    def pending_heads(self) -> list[tuple[str, int, str]]:
+        """(return id, head seq, head hash) of every return whose head no digest anchors yet."""
+        ...
+
+    def set_anchor(self, return_id: str, anchor: Anchor) -> None:
+        """Point the return at the digest that anchors it (never back to an older one).
+
+        The return stops pending only if its head is still the anchored one.
+        """
+        ...
+
+    def anchor(self, return_id: str) -> Anchor | None: ...
+
+    def record_attempt(self, at: datetime, reason: str, route: str, code_prefix: str) -> None:
+        """Keep a rejected code (malformed, unknown, forged) as an attempt, with a TTL."""
+        ...
+
+
+class CodeKeys(Protocol):
+    def current(self) -> tuple[str, bytes]:
+        """The version and key new return codes are signed with."""
+        ...
+
+    def key(self, version: str) -> bytes | None: ...
+
+
+class ScannerDirectory(Protocol):
+    def scanner(self, device_id: str) -> Scanner | None: ...
+
+
+class DigestStore(Protocol):
+    def put(self, key: str, document: bytes) -> str:
+        """Write a digest once (write-once storage); returns its version id. Raises if it exists."""
+        ...
+
+    def get(self, key: str) -> bytes | None: ...

@@ -17,7 +17,7 @@ from oms.domain.cleaning import clean_text
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import SchemaInvalidError, SignatureInvalidError
 from oms.domain.ids import content_hash
-from oms.platforms._common import load_json, load_json_object, rotating_secrets
+from oms.platforms._common import envelope_payload, load_json, load_json_object, rotating_secrets
 from oms.platforms.base import AppSecrets, FramedMessage, WebhookRequest
 from oms.platforms.kuaishou.signing import decrypt
 
@@ -89,7 +89,7 @@ def frame(request: WebhookRequest, secrets: AppSecrets) -> list[FramedMessage]:
 
 def decode(envelope: IntakeEnvelope) -> dict[str, Any]:
     """The decrypted message with ``info`` expanded from its JSON string."""
-    message = load_json_object(envelope.payload_text, what="Kuaishou push")
+    message = load_json_object(envelope_payload(envelope), what="Kuaishou push")
     info = message.get("info")
     if isinstance(info, str) and info.strip():
         info = load_json(info, what="info")

@@ -20,6 +20,7 @@ from typing import Any
 
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.model import OrderEvent, Platform
+from oms.platforms._common import envelope_payload
 from oms.platforms._pull import PulledPlatformAdapter
 from oms.platforms.base import AppSecrets, HttpTransport
 from oms.platforms.pinduoduo.client import DEFAULT_BASE_URL, PinduoduoClient, order_info
@@ -35,7 +36,7 @@ class PinduoduoAdapter(PulledPlatformAdapter):
 
     def decode(self, envelope: IntakeEnvelope) -> dict[str, Any]:
         """The ``order_info`` of the enqueued detail reply (fractions kept as decimal strings)."""
-        return order_info(envelope.payload_text)
+        return order_info(envelope_payload(envelope))
 
     def parse(
         self, message: dict[str, Any], snapshot: dict[str, Any] | None, envelope: IntakeEnvelope

@@ -44,7 +44,11 @@ def china_time(value: object, *, field: str) -> datetime:
         local = datetime.strptime(text, TIME_FORMAT)
     except ValueError as exc:
         raise SchemaInvalidError(f"{field} is not a yyyy-MM-dd HH:mm:ss time", field=field) from exc
-    return local.replace(tzinfo=CHINA_TIME).astimezone(UTC)
+    try:
+        return local.replace(tzinfo=CHINA_TIME).astimezone(UTC)
+    except OverflowError as exc:
+        # 0001-01-01 00:00:00 in UTC+8 is before datetime.min in UTC (found by fuzzing).
+        raise SchemaInvalidError(f"{field} is out of range", field=field) from exc
 
 
 def _from_unix(seconds: int, field: str) -> datetime:

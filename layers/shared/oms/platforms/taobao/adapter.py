@@ -21,6 +21,7 @@ from typing import Any
 
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.model import OrderEvent, Platform
+from oms.platforms._common import envelope_payload
 from oms.platforms._pull import PulledPlatformAdapter
 from oms.platforms.base import AppSecrets, HttpTransport
 from oms.platforms.taobao.client import DEFAULT_BASE_URL, TaobaoClient, trade_of
@@ -36,7 +37,7 @@ class TaobaoAdapter(PulledPlatformAdapter):
 
     def decode(self, envelope: IntakeEnvelope) -> dict[str, Any]:
         """The ``trade`` of the enqueued ``taobao.trade.fullinfo.get`` reply."""
-        return trade_of(envelope.payload_text)
+        return trade_of(envelope_payload(envelope))
 
     def parse(
         self, message: dict[str, Any], snapshot: dict[str, Any] | None, envelope: IntakeEnvelope

@@ -38,6 +38,7 @@ from oms.domain.ids import content_hash
 from oms.domain.model import OrderEvent, Platform
 from oms.platforms._common import (
     constant_time_equals,
+    envelope_payload,
     load_json,
     load_json_object,
     rotating_secrets,
@@ -161,7 +162,7 @@ class WechatChannelsAdapter:
 
     def decode(self, envelope: IntakeEnvelope) -> dict[str, Any]:
         """The decrypted push as a JSON object (WeChat nests no JSON strings)."""
-        return load_json_object(envelope.payload_text, what="WeChat push")
+        return load_json_object(envelope_payload(envelope), what="WeChat push")
 
     def needs_fetch(self, message: dict[str, Any]) -> bool:
         """Always, for order and after-sale events: their pushes carry only ids."""

@@ -38,7 +38,7 @@ from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import SchemaInvalidError, SignatureInvalidError
 from oms.domain.ids import content_hash
 from oms.domain.model import OrderEvent, Platform
-from oms.platforms._common import load_json_object, secret
+from oms.platforms._common import envelope_payload, load_json_object, secret
 from oms.platforms.base import (
     AppSecrets,
     FramedMessage,
@@ -163,7 +163,7 @@ class WechatMiniAdapter:
 
     def decode(self, envelope: IntakeEnvelope) -> dict[str, Any]:
         """The opened notification (or a shipping snapshot) as a JSON object."""
-        return load_json_object(envelope.payload_text, what="WeChat Pay notification")
+        return load_json_object(envelope_payload(envelope), what="WeChat Pay notification")
 
     def needs_fetch(self, message: dict[str, Any]) -> bool:
         """Never: a notification carries the whole payment (or refund) fact."""

@@ -58,7 +58,12 @@ def is_ping(request: WebhookRequest) -> bool:
 def site(request: WebhookRequest) -> str | None:
     """The site host from ``X-WC-Webhook-Source`` (or the ``site`` query parameter), lower-cased."""
     source = (request.header(SOURCE_HEADER) or "").strip()
-    host = urlsplit(source).hostname if "://" in source else source.rstrip("/")
+    try:
+        host = urlsplit(source).hostname if "://" in source else source.rstrip("/")
+    except ValueError:
+        # e.g. "https://[::1/": urlsplit refuses a broken IPv6 literal (found by fuzzing); a
+        # source naming no host is no site, and the query parameter may still name one.
+        host = None
     if not host:
         host = (request.query.get("site") or "").strip()
     return host.lower() or None

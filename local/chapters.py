@@ -24,6 +24,7 @@ CHAPTERS: tuple[str, ...] = (
     "settlement_chapter",
     "flash_sale_chapter",
     "customers_chapter",
+    "sla_chapter",
 )
 
 

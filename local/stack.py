@@ -149,6 +149,8 @@ class LocalStack:
         self.model: Any = None
         self.deployed: Any = None
         self.simulator: Any = None
+        #: DingTalk, Feishu, WeCom, Aliyun voice and Amazon Connect (local/notification_sink.py)
+        self.notifications: Any = None
         self.api: ApiGateway | None = None
         self.functions: dict[str, LocalFunction] = {}
         self.pollers: list[SqsPoller] = []
@@ -206,6 +208,13 @@ class LocalStack:
         credentials = json.loads(self.credentials_file.read_text(encoding="utf-8"))
         self.simulator = PlatformSimulator(credentials, host="127.0.0.1", port=0)
         self.simulator.start()
+        from local.notification_sink import NotificationSink
+
+        self.notifications = NotificationSink(
+            credentials.get("notifiers", {}),
+            aws_credentials={LOCAL_ACCESS_KEY: LOCAL_SECRET_KEY},
+            region=self.region,
+        ).start()
 
         self._apply_environment()
         self._route_function_output()
@@ -228,6 +237,9 @@ class LocalStack:
         if self.simulator is not None:
             self.simulator.stop()
             self.simulator = None
+        if self.notifications is not None:
+            self.notifications.stop()
+            self.notifications = None
         self.moto.stop()
         self._restore_output()
         if self._saved_environ is not None:
@@ -259,6 +271,11 @@ class LocalStack:
                 "AWS_DEFAULT_REGION": self.region,
                 "AWS_REGION": self.region,
                 "PLATFORM_BASE_URLS": json.dumps(self.simulator.base_urls()),
+                "NOTIFIER_BASE_URLS": json.dumps(self.notifications.base_urls()),
+                # moto has no StartOutboundVoiceContact: botocore sends Connect calls to the sink.
+                "AWS_ENDPOINT_URL_CONNECT": self.notifications.url,
+                "NOTIFIER_SECRET_NAME": f"{self.stack_name}/notifiers",
+                "WAREHOUSE_SECRET_NAME": f"{self.stack_name}/warehouses",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_NAMESPACE": env.get("POWERTOOLS_METRICS_NAMESPACE", "OrderCenterLocal"),
             }

@@ -42,6 +42,11 @@ UNAVOIDABLE_WILDCARDS = {
         "kms:GenerateDataKey",
         "kms:Decrypt",
     },
+    # Connect instances are per-merchant configuration (the notifier secret), not template resources;
+    # the grant stays inside this account and region, and on outbound contacts only.
+    "arn:${AWS::Partition}:connect:${AWS::Region}:${AWS::AccountId}:instance/*/contact/*": {
+        "connect:StartOutboundVoiceContact"
+    },
 }
 FUNCTION_EVENT_DIRS = {
     "WebhookIntakeFunction": "webhook_intake",
@@ -53,6 +58,22 @@ FUNCTION_EVENT_DIRS = {
     "SettlementXmlFunction": "settlement_xml",
     "InventoryEventsFunction": "inventory_events",
     "CustomerIdentityFunction": "customer_identity",
+    "SlaEscalatorFunction": "sla_escalator",
+    "SlaDeadlinesFunction": "sla_deadlines",
+    "WmsHeartbeatFunction": "wms_heartbeat",
+}
+#: Secrets that are not a platform's (channels and routes of the notifiers)
+NON_PLATFORM_SECRETS = {"NotifierSecret", "WarehouseSecret"}
+#: Functions not behind an HTTP route (schedules, queues)
+NON_HTTP_DIRS = {
+    "payload_sanitizer",
+    "order_poller",
+    "order_reconciler",
+    "sla_escalator",
+    "sla_deadlines",
+    "settlement_recorder",
+    "inventory_events",
+    "customer_identity",
 }
 #: The returns capability (issue 8): its functions and the secrets only they read.
 RETURN_FUNCTIONS = {"ReturnsApiFunction", "ReturnOpenerFunction", "ReturnJobsFunction"}
@@ -411,7 +432,7 @@ def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: A
     secret_refs = [
         {"Ref": logical_id}
         for logical_id in model.secrets
-        if logical_id not in RETURN_SECRETS and logical_id not in KEY_SECRETS
+        if logical_id not in NON_PLATFORM_SECRETS | RETURN_SECRETS and logical_id not in KEY_SECRETS
     ]
     for function_id in set(model.functions) - RETURN_FUNCTIONS:
         readers = [
@@ -424,12 +445,21 @@ def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: A
             "SettlementRecorderFunction",
             "SettlementXmlFunction",
             "InventoryEventsFunction",
+            "SlaDeadlinesFunction",
         ):
             assert readers == []
         elif function_id in KEY_SECRETS.values():
             assert [as_list(statement["Resource"]) for statement in readers] == [
                 [{"Ref": secret} for secret, reader in KEY_SECRETS.items() if reader == function_id]
             ]
+        elif function_id == "SlaEscalatorFunction":
+            # Only the notifier secret (channels and routes), never a platform's.
+            assert [statement["Resource"] for statement in readers] == [{"Ref": "NotifierSecret"}]
+        elif function_id == "WmsHeartbeatFunction":
+            # The warehouses' own secrets, and the notifiers' for the recovery message.
+            assert sorted(map(json.dumps, as_list(readers[0]["Resource"]))) == sorted(
+                json.dumps({"Ref": name}) for name in ("NotifierSecret", "WarehouseSecret")
+            )
         elif function_id == "OrderPollerFunction":
             assert len(readers) == 1
             assert sorted(map(json.dumps, as_list(readers[0]["Resource"]))) == sorted(
@@ -626,7 +656,7 @@ def test_there_is_an_empty_secret_for_every_platform_with_an_adapter(model: AppM
         if logical_id in RETURN_SECRETS:
             continue
         assert secret["SecretString"] == "{}", logical_id  # the operator fills it, never the template
-        if logical_id in KEY_SECRETS:
+        if logical_id in KEY_SECRETS or logical_id in NON_PLATFORM_SECRETS:
             continue
         prefix, _, platform = secret["Name"]["Fn::Sub"].rpartition("/")
         assert prefix + "/" == "${AWS::StackName}/platforms/"
@@ -645,19 +675,7 @@ def sample_events(directory: str) -> list[Path]:
 
 @pytest.mark.parametrize(
     ("function_id", "directory"),
-    [
-        (f, d)
-        for f, d in FUNCTION_EVENT_DIRS.items()
-        if d
-        not in {
-            "payload_sanitizer",
-            "order_poller",
-            "order_reconciler",
-            "settlement_recorder",
-            "inventory_events",
-            "customer_identity",
-        }
-    ],
+    [(f, d) for f, d in FUNCTION_EVENT_DIRS.items() if d not in NON_HTTP_DIRS],
 )
 def test_http_sample_events_hit_a_route_of_their_function(model: AppModel, function_id: str, directory: str):
     routes = {
@@ -788,6 +806,20 @@ def test_statements_run_monthly_at_two_in_shanghai_and_on_demand(model: AppModel
     assert subscription["RawMessageDelivery"] is True
     assert subscription["TopicArn"] == {"Ref": "OrderEventsTopic"}
     assert "pending_payment" not in subscription["FilterPolicy"]["status_after"]
+
+
+def test_the_sla_consumer_takes_order_changes_from_its_own_queue(model: AppModel):
+    (source,) = [s for s in model.queue_sources if s.function_id == "SlaDeadlinesFunction"]
+    assert source.queue_id == "SlaQueue"
+    assert source.report_batch_item_failures
+    subscription = model.resources["SlaSubscription"]["Properties"]
+    assert subscription["TopicArn"] == {"Ref": "OrderEventsTopic"}
+    assert subscription["Endpoint"] == {"Fn::GetAtt": ["SlaQueue", "Arn"]}
+    assert subscription["RawMessageDelivery"] is True
+    # Awaiting payment starts no clock: the filter keeps those changes off the queue.
+    assert "pending_payment" not in subscription["FilterPolicy"]["status_after"]
+    redrive = model.resources["SlaQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["SlaDLQ", "Arn"]}
 
 
 # --------------------------------------------------------------------------- returns (issue 8)

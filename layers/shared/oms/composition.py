@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from oms.adapters.rule_store import DynamoRuleStore
     from oms.adapters.secrets import SecretsManagerStore
     from oms.adapters.settlement_table import DynamoSettlementStore
+    from oms.adapters.sla_table import DynamoSlaPolicies, DynamoSlaStore
     from oms.domain.settlement import FeeRules
+    from oms.domain.sla import SlaPolicySet
     from oms.services.cleaning_rules import CachedRuleSource, CleaningRulesAdmin
     from oms.services.consistency import ForcedCorrections, OrderDiagnostics
     from oms.services.customers import CustomerDesk, CustomerIdentity
@@ -45,7 +47,9 @@ if TYPE_CHECKING:
     from oms.services.returns import ReturnsService
     from oms.services.sanitize import PayloadSanitizer
     from oms.services.settlement import SettlementRecorder, SettlementStatements
+    from oms.services.sla import SlaDeadlines, SlaEscalator, SlaReports
     from oms.services.traces import TraceQueries
+    from oms.services.wms import WarehouseHeartbeats
 
 
 def utc_now() -> datetime:
@@ -255,10 +259,77 @@ def dlq_redrive() -> DlqRedrive:
 
 @cache
 def alert_sink() -> AlertSink:
-    """Where alerts go: the log-and-metric floor (the notifiers of #5 route on top of it)."""
+    """Where alerts go: the log-and-metric floor, and the notifiers when a notifier secret is configured."""
     from oms.adapters.alert_log import LoggedAlerts
 
-    return LoggedAlerts()
+    config = settings()
+    if not config.notifier_secret_name:
+        return LoggedAlerts()
+    from oms.adapters.http import Urllib3Transport
+    from oms.adapters.notification_ledger import DynamoNotificationLedger
+    from oms.adapters.notifiers.channels import build_channel
+    from oms.adapters.notifiers.config import SecretNotifierConfig
+    from oms.adapters.notifiers.sink import NotifyingAlertSink
+
+    transport = Urllib3Transport()
+    return NotifyingAlertSink(
+        floor=LoggedAlerts(),
+        config=SecretNotifierConfig(
+            config.notifier_secret_name, _client("secretsmanager"), max_age=config.secrets_max_age_seconds
+        ),
+        ledger=DynamoNotificationLedger(config.ops_table, _client("dynamodb")),
+        build_channel=lambda channel: build_channel(
+            channel,
+            transport=transport,
+            base_urls=config.notifier_base_urls,
+            clock=utc_now,
+            connect_client=lambda: _client("connect"),
+        ),
+        clock=utc_now,
+    )
+
+
+@cache
+def sla_store() -> DynamoSlaStore:
+    from oms.adapters.sla_table import DynamoSlaStore
+
+    return DynamoSlaStore(settings().ops_table, _client("dynamodb"))
+
+
+@cache
+def sla_policies() -> DynamoSlaPolicies:
+    from oms.adapters.sla_table import DynamoSlaPolicies
+
+    return DynamoSlaPolicies(settings().ops_table, _client("dynamodb"))
+
+
+def current_sla_policies() -> SlaPolicySet:
+    """The newest published SLA policy set, or the built-in default (48 h from payment)."""
+    from oms.domain.sla import DEFAULT_POLICIES
+
+    return sla_policies().current() or DEFAULT_POLICIES
+
+
+@cache
+def sla_deadlines() -> SlaDeadlines:
+    from oms.services.sla import SlaDeadlines
+
+    return SlaDeadlines(sla_store(), current_sla_policies)
+
+
+@cache
+def sla_escalator() -> SlaEscalator:
+    from datetime import timedelta
+
+    from oms.services.sla import SlaEscalator
+
+    return SlaEscalator(
+        sla_store(),
+        alert_sink(),
+        clock=utc_now,
+        new_token=new_trace_id,
+        lookback=timedelta(hours=settings().sla_lookback_hours),
+    )
 
 
 @cache
@@ -374,6 +445,42 @@ def settlement_statements() -> SettlementStatements:
         },
         version=CamtVersion(config.settlement_camt_version),
         clock=utc_now,
+    )
+
+
+@cache
+def sla_reports() -> SlaReports:
+    from oms.services.sla import SlaReports
+
+    return SlaReports(sla_store(), clock=utc_now)
+
+
+@cache
+def warehouse_heartbeats() -> WarehouseHeartbeats:
+    from datetime import timedelta
+
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from oms.adapters.warehouse_table import DynamoWarehouseStates
+    from oms.services.wms import WarehouseHeartbeats
+
+    config = settings()
+    provider = SecretsProvider(boto3_client=_client("secretsmanager"))  # type: ignore[arg-type]
+
+    def secrets() -> dict[str, object]:
+        if not config.warehouse_secret_name:
+            return {}
+        value = provider.get(
+            config.warehouse_secret_name, max_age=config.secrets_max_age_seconds, transform="json"
+        )
+        return value if isinstance(value, dict) else {}
+
+    return WarehouseHeartbeats(
+        DynamoWarehouseStates(config.ops_table, _client("dynamodb")),
+        secrets,
+        alert_sink(),
+        clock=utc_now,
+        grace=timedelta(minutes=config.wms_grace_minutes),
     )
 
 

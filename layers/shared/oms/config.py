@@ -53,6 +53,16 @@ class Settings:
     settlement_camt_version: str = "camt.053.001.08"
     #: channel → {"account_id", "currencies", "name"} of the merchant's account at the platform
     settlement_accounts: dict[str, object] = field(default_factory=dict)
+    #: The notifier secret (channels and routes, docs/notifiers.md); empty: alerts go to the log only
+    notifier_secret_name: str = ""
+    #: notification service → base URL, overriding the production hosts (the local notification sink)
+    notifier_base_urls: dict[str, str] = field(default_factory=dict)
+    #: How far back the SLA escalator reads open deadlines (a longer outage of it is caught up)
+    sla_lookback_hours: int = 8
+    #: The warehouses' heartbeat secrets (``{"<warehouse id>": {"secret": ...}}``)
+    warehouse_secret_name: str = ""
+    #: Minutes a warehouse may be silent beyond the 15 before it is offline
+    wms_grace_minutes: int = 5
     #: Returns (issue 8): the table, the write-once digest bucket, the code and scanner keys
     returns_table: str = ""
     return_digest_bucket: str = ""
@@ -99,6 +109,11 @@ class Settings:
             settlement_bucket=env.get("SETTLEMENT_BUCKET", ""),
             settlement_camt_version=env.get("SETTLEMENT_CAMT_VERSION", "camt.053.001.08"),
             settlement_accounts=json.loads(env.get("SETTLEMENT_ACCOUNTS") or "{}"),
+            notifier_secret_name=env.get("NOTIFIER_SECRET_NAME", ""),
+            notifier_base_urls=json.loads(env.get("NOTIFIER_BASE_URLS") or "{}"),
+            sla_lookback_hours=int(env.get("SLA_LOOKBACK_HOURS", "8")),
+            warehouse_secret_name=env.get("WAREHOUSE_SECRET_NAME", ""),
+            wms_grace_minutes=int(env.get("WMS_GRACE_MINUTES", "5")),
             returns_table=env.get("RETURNS_TABLE", ""),
             return_digest_bucket=env.get("RETURN_DIGEST_BUCKET", ""),
             return_code_keys_secret=env.get("RETURN_CODE_KEYS_SECRET", ""),

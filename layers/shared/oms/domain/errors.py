@@ -36,6 +36,13 @@ class ErrorCode(StrEnum):
     STATEMENT_INVALID = "STATEMENT_INVALID"
     SETTLEMENT_ENTRY_CONFLICT = "SETTLEMENT_ENTRY_CONFLICT"
 
+    NOTIFICATION_FAILED = "NOTIFICATION_FAILED"
+    NOTIFIER_CONFIG_INVALID = "NOTIFIER_CONFIG_INVALID"
+    ALERT_UNDELIVERED = "ALERT_UNDELIVERED"
+    SLA_POLICY_INVALID = "SLA_POLICY_INVALID"
+    SLA_POLICY_CONFLICT = "SLA_POLICY_CONFLICT"
+    WAREHOUSE_UNAUTHENTICATED = "WAREHOUSE_UNAUTHENTICATED"
+    HEARTBEAT_INVALID = "HEARTBEAT_INVALID"
     RETURN_CODE_INVALID = "RETURN_CODE_INVALID"
     RETURN_LINES_INVALID = "RETURN_LINES_INVALID"
     SCANNER_UNAUTHENTICATED = "SCANNER_UNAUTHENTICATED"
@@ -198,6 +205,60 @@ class SettlementEntryConflictError(OmsError):
 
     code = ErrorCode.SETTLEMENT_ENTRY_CONFLICT
     http_status = 409
+
+
+class NotificationFailedError(OmsError):
+    """A notification service refused or did not answer a message; retrying later may succeed."""
+
+    code = ErrorCode.NOTIFICATION_FAILED
+    retryable = True
+    http_status = 502
+
+
+class NotifierConfigInvalidError(OmsError):
+    """The notifier secret does not match the documented shape (docs/notifiers.md)."""
+
+    code = ErrorCode.NOTIFIER_CONFIG_INVALID
+    http_status = 500
+
+
+class AlertDeliveryError(OmsError):
+    """Some alerts reached no channel (failed or rate limited); the log floor has them, a retry may deliver.
+
+    ``details["undelivered"]`` lists their ``dedupe_key``; their dedupe records were released.
+    """
+
+    code = ErrorCode.ALERT_UNDELIVERED
+    retryable = True
+    http_status = 503
+
+
+class SlaPolicyInvalidError(OmsError):
+    """An SLA policy set that does not validate (unknown zone, bad hours, no default); nothing was saved."""
+
+    code = ErrorCode.SLA_POLICY_INVALID
+    http_status = 400
+
+
+class SlaPolicyConflictError(OmsError):
+    """An SLA policy set published over a version other than the current one."""
+
+    code = ErrorCode.SLA_POLICY_CONFLICT
+    http_status = 409
+
+
+class WarehouseUnauthenticatedError(OmsError):
+    """A heartbeat from an unknown warehouse, with a wrong signature, or signed too long ago."""
+
+    code = ErrorCode.WAREHOUSE_UNAUTHENTICATED
+    http_status = 401
+
+
+class HeartbeatInvalidError(OmsError):
+    """A signed heartbeat whose body is not the documented JSON (counts and time); nothing was stored."""
+
+    code = ErrorCode.HEARTBEAT_INVALID
+    http_status = 400
 
 
 class ReturnCodeInvalidError(OmsError):

@@ -1,0 +1,54 @@
+"""``POST /wms/heartbeat``: a warehouse reports it is alive, signed with its own secret.
+
+Headers ``X-Warehouse-Id``, ``X-Timestamp``, ``X-Signature`` (docs/fulfilment-sla.md); body
+``{"pending_print", "printed", "picked_up", "time"}``. Typed errors answer with their status
+(401 unauthenticated, 400 invalid body); nothing is stored unless the signature is right.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from oms import composition
+from oms.domain.errors import OmsError
+from oms.observability import count
+
+logger = Logger()
+tracer = Tracer()
+app = APIGatewayHttpResolver()
+
+
+@app.post("/wms/heartbeat")
+def heartbeat() -> dict[str, Any]:
+    event = app.current_event
+    headers = {name.lower(): value for name, value in (event.headers or {}).items()}
+    body = event.decoded_body or ""
+    result = composition.warehouse_heartbeats().receive(
+        headers.get("x-warehouse-id", ""),
+        headers.get("x-timestamp", ""),
+        headers.get("x-signature", ""),
+        body.encode("utf-8") if isinstance(body, str) else body,
+    )
+    count("HeartbeatsReceived", warehouse=str(result["warehouse"]))
+    return result
+
+
+@app.exception_handler(OmsError)  # type: ignore[untyped-decorator]
+def typed_error(error: OmsError) -> Response[dict[str, Any]]:
+    logger.info("heartbeat refused", extra={"code": str(error.code)})
+    count("HeartbeatsRefused", code=str(error.code))
+    return Response(
+        status_code=error.http_status,
+        content_type="application/json",
+        body={"error": str(error.code), "message": error.message},
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

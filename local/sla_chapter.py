@@ -1,0 +1,164 @@
+"""Demo chapter: a fulfilment day in which a warehouse goes silent and a backlog builds.
+
+On the simulated clock: four Douyin orders were paid 46 hours ago (the default policy promises 48),
+the Hangzhou warehouse reports, then falls silent for two hours while the backlog reaches its
+deadline; one order ships in time. The escalator (every minute, from the template's schedule) sends
+level 1 to the warehouse lead's DingTalk robot, level 2 as Feishu tasks plus a Feishu bot message,
+level 3 as a voice call; the WMS watch sends one offline alert to WeCom and one recovery message.
+
+Everything is read back from what the local notification sink accepted (signatures checked) and
+from the SLA items, and compared with the oracle below. Overflow routing is not built yet, so no
+order is rerouted (docs/fulfilment-sla.md).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from local import simulator
+from local.chapters import Chapter
+from local.simulator import LineSpec
+from local.stack import LocalStack
+from oms.domain.ids import unified_order_id
+from oms.domain.wms import heartbeat_signature
+
+SHOP = "100001"
+APP = "7000000000000000001"
+WAREHOUSE = "hangzhou"
+ORDERS = ("6900000000000777001", "6900000000000777002", "6900000000000777003", "6900000000000777004")
+SHIPS_IN_TIME = ORDERS[0]
+LINES = (LineSpec(sku_id="3500000000001", quantity=1, unit_price=Decimal("99.00"), out_sku_id="TEA-1"),)
+
+
+def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
+    chapter = Chapter(name="sla_day")
+    assert stack.clock is not None
+    start = stack.clock.now()
+    created = start - timedelta(hours=46)  # paid one minute later: deadline = start + 2 h 1 min
+    deadline = created + timedelta(minutes=1) + timedelta(hours=48)
+    refs = {number: unified_order_id("douyin", SHOP, number) for number in ORDERS}
+    before = len(stack.notifications.sent())
+
+    clock = stack.clock
+
+    def heartbeat() -> int:
+        at = clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = json.dumps({"pending_print": 4, "printed": 0, "picked_up": 0, "time": at}).encode()
+        timestamp = str(int(time.time()))
+        secret = credentials["warehouses"][WAREHOUSE]["secret"]
+        headers = {
+            "content-type": "application/json",
+            "x-warehouse-id": WAREHOUSE,
+            "x-timestamp": timestamp,
+            "x-signature": heartbeat_signature(secret, timestamp, WAREHOUSE, body),
+        }
+        return stack.request("POST", "/wms/heartbeat", body=body, headers=headers).status
+
+    def push(number: str, status: int, at: Any, msg_id: str, tag: str) -> None:
+        order = simulator.douyin_order(
+            number, SHOP, status, at, LINES, create_time=created, payment_id=f"PAY{number}"
+        )
+        stack.simulator.put_order("douyin", SHOP, order)
+        app = credentials["douyin"][APP]
+        message = simulator.douyin_order_message(order, tag, msg_id)
+        headers, body = simulator.douyin_push([message], app["app_key"], app["app_secret"])
+        stack.request("POST", "/webhooks/douyin", body=body, headers=headers)
+
+    # 08:00 the warehouse reports; four orders paid 46 h ago are waiting
+    heartbeat()
+    for index, number in enumerate(ORDERS):
+        push(number, 105, created + timedelta(minutes=1), f"7200000000000777{index:03d}", "101")
+    stack.drain(timeout=60)
+    # the warehouse falls silent for two hours; one order ships before its deadline
+    stack.clock.advance(timedelta(minutes=90))
+    push(SHIPS_IN_TIME, 3, stack.clock.now(), "7200000000000777100", "102")
+    stack.drain(timeout=60)
+    stack.clock.advance(timedelta(minutes=30))
+    heartbeat()  # back online
+    # the backlog passes its deadline, then + 4 h; the warehouse keeps reporting every 10 minutes
+    for _ in range(25):
+        stack.clock.advance(timedelta(minutes=10))
+        heartbeat()
+
+    sent = stack.notifications.sent()[before:]
+
+    def mentions(service: str, number: str) -> int:
+        return sum(
+            f"douyin order {number} " in message.text for message in sent if message.service == service
+        )
+
+    tasks = [message for message in sent if message.service == "feishu_task"]
+    calls = [message for message in sent if message.service in ("connect_voice", "aliyun_voice")]
+    wecom = [message.text.split(":")[0] for message in sent if message.service == "wecom"]
+    offline = [text for text in wecom if text == f"Warehouse {WAREHOUSE} offline"]
+    recovered = [text for text in wecom if text.startswith(f"Warehouse {WAREHOUSE} back online")]
+    level1 = {number: mentions("dingtalk", number) for number in ORDERS}
+    level2_tasks = sorted(
+        task.body["summary"].split()[5] for task in tasks if task.body["summary"].split()[5] in ORDERS
+    )
+    records = {number: _sla_item(stack, refs[number]) for number in ORDERS}
+    now = clock.now()
+    due = [
+        number
+        for number in ORDERS
+        if records[number].get("deadline") and datetime.fromisoformat(records[number]["deadline"]) <= now
+    ]
+    level3 = sorted(number for number in ORDERS if records[number].get("level_sent") == "3")
+    on_time = [
+        number
+        for number in ORDERS
+        if records[number].get("shipped_at") and records[number]["shipped_at"] <= records[number]["deadline"]
+    ]
+    chapter.summary = {
+        "orders": len(ORDERS),
+        "deadline": deadline.isoformat(),
+        "escalations": {
+            "level1_dingtalk_orders": sum(level1.values()),
+            "level2_feishu_tasks": len(level2_tasks),
+            "level3_orders": len(level3),
+            "voice_calls": len(calls),
+        },
+        "warehouse_offline_alerts": len(offline),
+        "warehouse_recoveries": len(recovered),
+        "orders_rerouted": 0,
+        "on_time_rate": round(len(on_time) / len(due), 3) if due else None,
+        "messages_refused_by_services": len(stack.notifications.refusals),
+    }
+    chapter.lines = [
+        f"SLA day: {len(ORDERS)} orders due {deadline:%H:%M} UTC; {WAREHOUSE} silent for 2 h",
+        f"  level 1 (DingTalk): {sum(level1.values())} orders, level 2 (Feishu tasks): {len(level2_tasks)},"
+        f" level 3: {len(level3)} orders in {len(calls)} voice call(s)",
+        f"  {WAREHOUSE}: {len(offline)} offline alert, {len(recovered)} recovery message (WeCom)",
+        f"  on-time rate {chapter.summary['on_time_rate']}; rerouted 0 (overflow routing not built yet)",
+    ]
+    expected_level2 = sorted(number for number in ORDERS if number != SHIPS_IN_TIME)
+    checks = [
+        (level1 == dict.fromkeys(ORDERS, 1), f"level 1 once per order, got {level1}"),
+        (level2_tasks == expected_level2, f"level 2 tasks for the unshipped orders, got {level2_tasks}"),
+        (len(offline) == 1, f"one offline alert, got {len(offline)}"),
+        (len(recovered) == 1, f"one recovery message, got {len(recovered)}"),
+        (on_time == [SHIPS_IN_TIME], f"only {SHIPS_IN_TIME} shipped on time, got {on_time}"),
+        (
+            chapter.summary["on_time_rate"] == 0.25,
+            f"on-time rate 0.25, got {chapter.summary['on_time_rate']}",
+        ),
+        (not stack.notifications.refusals, f"services refused {stack.notifications.refusals}"),
+        (level3 == expected_level2, f"level 3 for the unshipped orders, got {level3}"),
+        (len(calls) >= 1, "no voice call was placed"),
+    ]
+    chapter.mismatches = [message for ok, message in checks if not ok]
+    return chapter
+
+
+def _sla_item(stack: LocalStack, order_id: str) -> dict[str, str]:
+    item = stack.dynamodb.get_item(
+        TableName=stack.deployed.names["OpsTable"],
+        Key={"PK": {"S": f"SLA#{order_id}"}, "SK": {"S": "DEADLINE"}},
+        ConsistentRead=True,
+    ).get("Item", {})
+    return {name: str(next(iter(value.values()))) for name, value in item.items()}

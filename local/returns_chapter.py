@@ -72,7 +72,10 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
     if stack.clock is None:
         chapter.mismatches.append("the stack has no simulated clock: the 72-hour rule cannot be shown")
         return chapter
-    firings = stack.clock.advance(CLOCK_ADVANCE)
+    # Only the return jobs run during the jump: the per-minute schedules are paused for it.
+    firings = stack.clock.advance(
+        CLOCK_ADVANCE, only=lambda target: "ReturnJobs" in target.function.logical_id
+    )
     errors = [firing.error for firing in firings if firing.error and "ReturnJobs" in firing.function_id]
     chapter.mismatches += [f"a return job failed: {error.splitlines()[-1]}" for error in errors]
     results = [

@@ -156,6 +156,19 @@ def test_advancing_the_clock_fires_every_occurrence_in_order_with_the_clock_at_e
     assert len(clock.advance(timedelta(days=30))) == 30 * 24 * 4 + 30 * 24
 
 
+def test_a_jump_can_pause_every_schedule_but_the_ones_it_shows():
+    # GIVEN a 15-minute patrol and an hourly report
+    clock = SimulatedClock(START)
+    patrol, report = RecordingFunction("Patrol"), RecordingFunction("Report")
+    clock.schedule(ScheduledTarget("patrol", "rate(15 minutes)", patrol, kind=SCHEDULE_V1))
+    clock.schedule(ScheduledTarget("report", "cron(0 * * * ? *)", report, kind=SCHEDULE_V1))
+    # WHEN three hours pass with only the report running
+    fired = clock.advance(timedelta(hours=3), only=lambda target: target.name == "report")
+    # THEN only the reports fired, and the patrol resumes after the jump, not before it
+    assert [firing.schedule for firing in fired] == ["report"] * 3
+    assert [firing.schedule for firing in clock.advance(timedelta(minutes=15))] == ["patrol"]
+
+
 def test_a_rule_schedule_without_input_delivers_the_scheduled_event():
     clock = SimulatedClock(START)
     patrol = RecordingFunction()

@@ -358,7 +358,7 @@ class HotSkuSuite:
             units.rows.append(
                 [
                     label,
-                    f"`{unit['hottest_item']}`",
+                    f"`{unit['hottest_item'].replace('|', ' / ')}`",  # a bare | would split the cell
                     f"{fmt(unit['hottest_item_units_per_reservation'], 2)} "
                     f"({fmt(unit['hottest_item_bytes_at_end'] / 1024, 1)} KB)",
                     *cells,

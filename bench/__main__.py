@@ -5,7 +5,8 @@ Options: ``--quick`` (a small scenario and few samples, to try the harness), ``-
 replays), ``--samples N`` (cold-start processes), ``--serial`` (profiles one after the other
 instead of in two processes), ``--write-docs`` (put the tables into docs/benchmarks.md),
 ``--render`` (print the tables of the saved bench/results.json without measuring) and ``--output
-PATH``. A ``--quick`` run writes out/bench-quick.json, never bench/results.json.
+PATH``. ``--only`` replaces those suites' sections of the results file and keeps the others'.
+A ``--quick`` run writes out/bench-quick.json, never bench/results.json.
 """
 
 from __future__ import annotations
@@ -106,6 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A quick run is for trying the harness: it never replaces the results the docs quote.
     output = args.output or (QUICK_RESULTS_PATH if options.quick else RESULTS_PATH)
     output.parent.mkdir(parents=True, exist_ok=True)
+    if args.only and output.exists():
+        # A run of some suites replaces their sections and keeps the others' (and the full run's meta).
+        previous = json.loads(output.read_text(encoding="utf-8"))
+        suite_runs = previous.get("meta", {}).get("suite_runs", {}) | dict.fromkeys(
+            context.results, results["meta"]
+        )
+        results = previous | context.results | {"meta": previous.get("meta", {}) | {"suite_runs": suite_runs}}
     write_results(results, output)
     text = render(tables)
     print(text)

@@ -20,6 +20,8 @@ from bench import cold_start
 from bench.cost import Prices, cost_report
 from bench.customer_timeline import CustomerTimelineSuite
 from bench.harness import BenchContext, Options, Suite, Table, fmt, usd
+from bench.hot_sku import HotSkuSuite
+from bench.patrol_scaling import PatrolScalingSuite
 from bench.pipeline import INTAKE, SANITIZER, TEMPLATE, profile_replay, record, replay
 from bench.settlement import SettlementSuite
 from bench.usage import summarize, usage_of
@@ -429,4 +431,6 @@ SUITES: list[Suite] = [
     CostSuite(),
     SettlementSuite(),
     CustomerTimelineSuite(),
+    HotSkuSuite(),
+    PatrolScalingSuite(),
 ]

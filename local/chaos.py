@@ -74,7 +74,9 @@ POISON_CODE = "PAY_PARSE_ERR"
 RULE_ID = "chaos-douyin-payment-id-encoded-zwsp"
 RULES_CACHE_S = 1
 DRAIN_TIMEOUT_S = 900.0
-PUSH_PLATFORMS = tuple(platform for platform in scenario_platforms.PLATFORMS if platform not in scenario_platforms.PULLED)
+PUSH_PLATFORMS = tuple(
+    platform for platform in scenario_platforms.PLATFORMS if platform not in scenario_platforms.PULLED
+)
 #: Statuses in which an order's stock has left on_hand (converted) and nothing is released.
 CONVERTED = frozenset(
     {
@@ -116,10 +118,11 @@ class Plan:
         return {"steps": self.steps, "replay": self.replay}
 
 
-def build_plan(events: int, seed: int = DEFAULT_SEED) -> Plan:
+def build_plan(events: int, seed: int = DEFAULT_SEED) -> Plan:  # noqa: PLR0915 - one recipe, read top down
     """About ``events`` pushes (duplicates and poison included) with the faults above, from ``seed``."""
     generator = scenarios._Generator(seed)
-    rng = random.Random(seed + 1)  # the faults' own stream: the lifecycles do not depend on them
+    # the faults' own stream (not a secret): the lifecycles do not depend on them
+    rng = random.Random(seed + 1)  # noqa: S311
     poison_count = max(1, round(events * POISON_SHARE))
     healthy_steps = round((events - poison_count) / (1 + DUPLICATE_SHARE))
     start = scenarios.SCENARIO_START
@@ -239,8 +242,10 @@ class _RawBody:
 
 
 THROTTLE_ERRORS = (
-    ("com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-     "The level of configured provisioned throughput for the table was exceeded."),
+    (
+        "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "The level of configured provisioned throughput for the table was exceeded.",
+    ),
     ("com.amazon.coral.availability#ThrottlingException", "Rate of requests exceeds the allowed throughput."),
 )
 
@@ -266,7 +271,7 @@ class DynamoThrottle:
     _every_attempt: dict[str, bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
+        self._rng = random.Random(self.seed)  # noqa: S311 - reproducible faults, not a secret
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
         if not self.enabled:
@@ -288,7 +293,7 @@ class DynamoThrottle:
             self.responses[code.rsplit("#", 1)[-1]] += 1
         body = json.dumps({"__type": code, "message": message}).encode()
         headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": f"chaos-{invocation}"}
-        return AWSResponse(request.url, 400, headers, _RawBody(body))
+        return AWSResponse(request.url, 400, headers, _RawBody(body))  # type: ignore[arg-type]
 
     @property
     def injected(self) -> int:
@@ -334,7 +339,9 @@ class CrashingFunction:
             return self.function.invoke(event)
         records = list(event["Records"])  # type: ignore[call-overload]
         self.function.invoke({**event, "Records": records[: len(records) // 2]})
-        raise RuntimeError(f"chaos: the invocation crashed after {len(records) // 2} of {len(records)} records")
+        raise RuntimeError(
+            f"chaos: the invocation crashed after {len(records) // 2} of {len(records)} records"
+        )
 
 
 @dataclass
@@ -357,13 +364,13 @@ def injected(stack: LocalStack, seed: int) -> Iterator[Faults]:
     (poller,) = [p for p in stack.pollers if p.mapping.function.logical_id == "PayloadSanitizerFunction"]
     original = poller.mapping
     crash = CrashingFunction(original.function)
-    poller.mapping = replace(original, function=crash)
+    poller.mapping = replace(original, function=crash)  # type: ignore[arg-type]
     delay_amount = standard.ExponentialBackoff.delay_amount
 
     def compressed(backoff: Any, context: Any) -> float:
         return float(delay_amount(backoff, context)) * BACKOFF_SCALE
 
-    standard.ExponentialBackoff.delay_amount = compressed  # type: ignore[method-assign]
+    standard.ExponentialBackoff.delay_amount = compressed  # type: ignore[method-assign,assignment]
     try:
         yield Faults(throttle, crash)
     finally:
@@ -386,7 +393,7 @@ class Report:
 
 
 def admin(stack: LocalStack, method: str, path: str, body: Any = None) -> Any:
-    payload = json.dumps(body) if body is not None else None
+    payload = json.dumps(body) if body is not None else ""
     headers = {"content-type": "application/json"} if body is not None else None
     return stack.request(method, path, body=payload, headers=headers, sign=True)
 
@@ -395,7 +402,9 @@ def seed_stock(stack: LocalStack) -> list[str]:
     """Receive :data:`SEED_STOCK` units of every catalog SKU (by platform SKU id and merchant code)."""
     skus = [sku for sku, code, *_ in scenarios.CATALOG for sku in (sku, code)]
     for sku in skus:
-        reply = admin(stack, "PUT", f"/inventory/{sku}", {"reference": f"chaos-seed-{sku}", "receipt": SEED_STOCK})
+        reply = admin(
+            stack, "PUT", f"/inventory/{sku}", {"reference": f"chaos-seed-{sku}", "receipt": SEED_STOCK}
+        )
         if reply.status != 200:
             raise RuntimeError(f"PUT /inventory/{sku} answered {reply.status}: {reply.text[:200]}")
     return skus
@@ -465,7 +474,9 @@ def read_ledger(stack: LocalStack) -> list[dict[str, Any]]:
         ExpressionAttributeValues={":ledger": {"S": "LEDGER#"}},
         ConsistentRead=True,
     ):
-        entries += [{k: deserializer.deserialize(v) for k, v in item.items()} for item in page.get("Items", [])]
+        entries += [
+            {k: deserializer.deserialize(v) for k, v in item.items()} for item in page.get("Items", [])
+        ]
     return entries
 
 
@@ -494,7 +505,8 @@ def check_inventory(stack: LocalStack, plan: Plan, skus: Sequence[str], report: 
         if (level["on_hand"], level["reserved"]) != (on_hand, reserved):
             counter_mismatches += 1
             report.mismatches.append(
-                f"{sku}: counters {level['on_hand']}/{level['reserved']}, ledger replays to {on_hand}/{reserved}"
+                f"{sku}: counters {level['on_hand']}/{level['reserved']}, "
+                f"ledger replays to {on_hand}/{reserved}"
             )
         consumed[sku] = SEED_STOCK - int(level["on_hand"])
     order_mismatches = checked = 0
@@ -507,7 +519,9 @@ def check_inventory(stack: LocalStack, plan: Plan, skus: Sequence[str], report: 
         got = (per_order_on_hand[order_id], per_order_reserved[order_id])
         if got != want:
             order_mismatches += 1
-            report.mismatches.append(f"stock of {ref} ({entry['expected']}): on_hand/reserved {got}, expected {want}")
+            report.mismatches.append(
+                f"stock of {ref} ({entry['expected']}): on_hand/reserved {got}, expected {want}"
+            )
     report.counts["inventory"] = {
         "ledger_entries": len(entries),
         "duplicate_effects": sum(times - 1 for times in duplicated.values()),
@@ -568,11 +582,10 @@ def check_dlq(stack: LocalStack, plan: Plan, report: Report) -> None:
         if record is None or record.get("code") != POISON_CODE:
             wrong_code += 1
             report.mismatches.append(
-                f"poison {step_id}: failure code {record.get('code') if record else None}, expected {POISON_CODE}"
+                f"poison {step_id}: failure code {record.get('code') if record else None}, "
+                f"expected {POISON_CODE}"
             )
-    transient = Counter(
-        str(record.get("code")) for ref, record in failures.items() if ref not in plan.poison
-    )
+    transient = Counter(str(record.get("code")) for ref, record in failures.items() if ref not in plan.poison)
     report.counts["dlq_before"] = {
         "depth": len(messages),
         "poison": len(plan.poison),
@@ -676,11 +689,14 @@ def summary_lines(report: Report) -> list[str]:
         f"{sent['reordered']} reordered, {sent['poison']} poison ({POISON_CODE})",
         f"Throttles:   {faults['throttled_calls']} of {faults['dynamodb_calls']} DynamoDB calls throttled "
         f"({faults['throttle_responses']}), {faults['throttled_on_every_attempt']} on every attempt",
-        f"Crashes:     {faults['crashes']} of {faults['sanitizer_batches']} sanitizer batches crashed midway; "
+        f"Crashes:     {faults['crashes']} of {faults['sanitizer_batches']} sanitizer batches "
+        "crashed midway; "
         f"{counts['sanitizer_redeliveries']} record redeliveries",
-        f"Orders:      {orders['checked']} checked, {orders['lost']} lost, {orders['wrong_status']} wrong status, "
+        f"Orders:      {orders['checked']} checked, {orders['lost']} lost, "
+        f"{orders['wrong_status']} wrong status, "
         f"{orders['duplicate_effects']} duplicate effects, {orders['regressions']} regressions",
-        f"Inventory:   {stock['ledger_entries']} ledger entries, {stock['duplicate_effects']} duplicate effects, "
+        f"Inventory:   {stock['ledger_entries']} ledger entries, "
+        f"{stock['duplicate_effects']} duplicate effects, "
         f"{stock['counter_mismatches']} counter mismatches, {stock['orders_checked']} orders' stock checked, "
         f"{stock['order_mismatches']} wrong",
         f"DLQ:         {dlq['depth']} before the fix ({dlq['poison']} poison; other codes "

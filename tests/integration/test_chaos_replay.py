@@ -47,8 +47,12 @@ def test_nothing_is_lost_duplicated_or_regressed_under_chaos(chaos_stack: LocalS
 
     assert report.mismatches == []
     faults = report.counts["faults"]
-    assert faults["throttled_calls"] > 0 and faults["throttled_on_every_attempt"] > 0
-    assert set(faults["throttle_responses"]) == {"ProvisionedThroughputExceededException", "ThrottlingException"}
+    assert faults["throttled_calls"] > 0
+    assert faults["throttled_on_every_attempt"] > 0
+    assert set(faults["throttle_responses"]) == {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+    }
     assert faults["crashes"] > 0
     assert report.counts["dlq_before"]["depth"] >= report.counts["dlq_before"]["poison"] > 0
     assert report.counts["dlq_after"] == 0

@@ -57,6 +57,8 @@ from oms.domain.status import MAIN_PATH, STATUS_RANK, OrderStatus
 
 DEFAULT_SEED = 20261124
 CI_EVENTS = 2_000
+#: What the integration test replays (2,000 does not fit its time on a loaded 2-core machine).
+TEST_EVENTS = 600
 LARGE_EVENTS = 20_000
 DUPLICATE_SHARE = 0.05
 REORDER_SHARE = 0.10
@@ -552,19 +554,20 @@ def _expected_stock(expected: Mapping[str, str], ever_paid: bool, units: int) ->
 
 
 def peek_dlq(stack: LocalStack) -> list[dict[str, Any]]:
-    """The DLQ's messages, read without consuming them (visibility 0)."""
+    """The DLQ's messages, read without consuming them: received hidden, then made visible again."""
     url = stack.deployed.queue_urls["IntakeDLQ"]
     seen: dict[str, dict[str, Any]] = {}
-    for _ in range(200):
+    while True:
         reply = stack.sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, MessageAttributeNames=["All"]
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=120, MessageAttributeNames=["All"]
         )
-        fresh = [message for message in reply.get("Messages", []) if message["MessageId"] not in seen]
         if not reply.get("Messages"):
             break
-        seen.update({message["MessageId"]: message for message in fresh})
-        if len(seen) >= stack.queue_depth("IntakeDLQ"):
-            break
+        seen.update({message["MessageId"]: message for message in reply["Messages"]})
+    for message in seen.values():
+        stack.sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
     return list(seen.values())
 
 
@@ -587,7 +590,8 @@ def check_dlq(stack: LocalStack, plan: Plan, report: Report) -> None:
             )
     transient = Counter(str(record.get("code")) for ref, record in failures.items() if ref not in plan.poison)
     report.counts["dlq_before"] = {
-        "depth": len(messages),
+        "depth": stack.queue_depth("IntakeDLQ"),
+        "peeked": len(messages),
         "poison": len(plan.poison),
         "poison_without_payload": missing_payload,
         "poison_with_wrong_code": wrong_code,
@@ -625,6 +629,49 @@ def fix_and_redrive(stack: LocalStack, report: Report) -> None:
     report.counts["redrive"] = moved
     report.counts["dlq_after"] = after
     report.expect(after == 0, f"{after} messages left in the DLQ after the fix and the redrive")
+
+
+def dead_letter_sources(stack: LocalStack) -> dict[str, str]:
+    """DLQ URL → the URL of the queue whose redrive policy sends to it (from the deployed queues)."""
+    by_arn: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for url in stack.deployed.queue_urls.values():
+        attributes = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        by_arn[attributes["QueueArn"]] = url
+        if "RedrivePolicy" in attributes:
+            sources[json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"]] = url
+    return {by_arn[arn]: source for arn, source in sources.items() if arn in by_arn}
+
+
+def consumer_dlq_depths(stack: LocalStack) -> dict[str, int]:
+    """Depth of every DLQ of an SQS event source other than the intake's (the OrderChanged consumers)."""
+    intake = stack.deployed.queue_urls["IntakeDLQ"]
+    names = {url: name for name, url in stack.deployed.queue_urls.items()}
+    return {names[dlq]: stack.queue_depth(names[dlq]) for dlq in dead_letter_sources(stack) if dlq != intake}
+
+
+def redrive_consumer_dlqs(stack: LocalStack) -> int:
+    """Move the consumers' dead letters back to their source queues (SQS's "redrive to source").
+
+    moto has no ``StartMessageMoveTask``, so the move is receive → send → delete; the consumers
+    are idempotent on ``change_id`` (at-least-once is their contract).
+    """
+    moved = 0
+    intake = stack.deployed.queue_urls["IntakeDLQ"]
+    for dlq, source in dead_letter_sources(stack).items():
+        if dlq == intake:
+            continue
+        while messages := stack.sqs.receive_message(
+            QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=60, MessageAttributeNames=["All"]
+        ).get("Messages", []):
+            for message in messages:
+                send: dict[str, Any] = {"QueueUrl": source, "MessageBody": message["Body"]}
+                if message.get("MessageAttributes"):
+                    send["MessageAttributes"] = message["MessageAttributes"]
+                stack.sqs.send_message(**send)
+                stack.sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+                moved += 1
+    return moved
 
 
 # --------------------------------------------------------------------------- the run
@@ -666,7 +713,14 @@ def run(stack: LocalStack, events: int, seed: int = DEFAULT_SEED) -> Report:
     report.counts["sanitizer_redeliveries"] = sanitizer.stats.records - len(sanitizer.stats.message_ids)
     check_orders(stack, plan, report, after_fix=False)
     check_dlq(stack, plan, report)
+    report.counts["consumer_dlqs_before"] = consumer_dlq_depths(stack)
     fix_and_redrive(stack, report)
+    report.counts["consumer_dlq_redriven"] = redrive_consumer_dlqs(stack)
+    report.expect(
+        stack.drain(timeout=DRAIN_TIMEOUT_S), "the queues did not drain after the consumers' redrive"
+    )
+    report.counts["consumer_dlqs_after"] = after = consumer_dlq_depths(stack)
+    report.expect(not any(after.values()), f"messages left in the consumers' DLQs: {after}")
     before_fix = report.counts.pop("orders")
     check_orders(stack, plan, report, after_fix=True)
     report.counts["orders_before_fix"] = before_fix
@@ -701,6 +755,8 @@ def summary_lines(report: Report) -> list[str]:
         f"{stock['order_mismatches']} wrong",
         f"DLQ:         {dlq['depth']} before the fix ({dlq['poison']} poison; other codes "
         f"{dlq['other_failure_codes'] or 'none'}), {counts['dlq_after']} after the fix and the redrive",
+        f"Consumers:   DLQs before {counts['consumer_dlqs_before']}, {counts['consumer_dlq_redriven']} "
+        f"redriven to source, after {counts['consumer_dlqs_after']}",
         f"Timings:     {counts['timings_s']}",
     ]
 

@@ -26,7 +26,7 @@ def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         yield running
 
 
-def test_the_plan_carries_the_faults_it_promises():
+def test_the_plan_carries_the_faults_it_promises() -> None:
     plan = chaos.build_plan(chaos.CI_EVENTS)
 
     assert chaos.build_plan(chaos.CI_EVENTS).replay == plan.replay  # same seed, same plan
@@ -45,7 +45,7 @@ def test_the_plan_carries_the_faults_it_promises():
     assert len(late) == plan.reordered
 
 
-def test_nothing_is_lost_duplicated_or_regressed_under_chaos(chaos_stack: LocalStack):
+def test_nothing_is_lost_duplicated_or_regressed_under_chaos(chaos_stack: LocalStack) -> None:
     report = chaos.run(chaos_stack, chaos.TEST_EVENTS)
     print("\n".join(chaos.summary_lines(report) + report.mismatches[:60]))
 

@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)
 # Python 3.12 for `sam build` (the Lambda runtime); pyenv keeps one on the dev machines.
 PY312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do "$$p" -c 'import sys; print(sys.executable)' 2>/dev/null && break; done)
 
-.PHONY: help install tools demo serve redrive test unit functional integration lint typecheck cfn-lint build clean fuzz bench
+.PHONY: help install tools demo serve redrive test unit functional integration lint typecheck cfn-lint build clean fuzz bench chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -84,6 +84,9 @@ fuzz: install ## long fuzz run of every platform adapter (FUZZ_EXAMPLES per test
 
 bench: install ## cold start, AWS calls and CPU per event, cost per 1,000 orders (docs/benchmarks.md)
 	$(BIN)/python -m bench
+
+chaos: install ## chaos replay through the local stack (CHAOS_EVENTS, default 20000; docs/operations.md)
+	$(BIN)/python -m local.chaos --events $${CHAOS_EVENTS:-20000}
 
 build: tools ## sam build for python3.12/arm64 (see docs/operations.md)
 	@test -n "$(PY312)" || { echo "python3.12 is needed for sam build (pyenv install 3.12)"; exit 1; }

@@ -39,6 +39,16 @@ StartResponse = Callable[..., Any]
 WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 _SQS_RECEIVE_TARGET = "AmazonSQS.ReceiveMessage"
+#: SQS calls after which a message may be receivable (a visibility change may be to 0).
+_SQS_ENQUEUING_TARGETS = frozenset(
+    {
+        "AmazonSQS.SendMessage",
+        "AmazonSQS.SendMessageBatch",
+        "AmazonSQS.ChangeMessageVisibility",
+        "AmazonSQS.ChangeMessageVisibilityBatch",
+        "AmazonSQS.StartMessageMoveTask",
+    }
+)
 #: Pause between the short receives that stand in for one long poll (outside the lock).
 LONG_POLL_INTERVAL_S = 0.05
 
@@ -54,6 +64,10 @@ class SerialisedApp:
         The lock to hold around each request; a new one when omitted.
     monotonic, sleep:
         The clock and pause used to pace a long poll (injectable for tests).
+    on_enqueue:
+        Called (outside the lock) after every successful request that may have put a message on a
+        queue: an SQS send or visibility change, or any SNS call (a publish fans out to queues
+        synchronously in moto). The local stack rings its pollers' doorbell with it.
 
     Notes
     -----
@@ -68,8 +82,10 @@ class SerialisedApp:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        on_enqueue: Callable[[], None] | None = None,
     ) -> None:
         self._app = app
+        self.on_enqueue = on_enqueue
         self.lock = lock or threading.Lock()
         self.requests_served = 0
         self._monotonic = monotonic
@@ -80,6 +96,8 @@ class SerialisedApp:
             status, headers, body = self._receive_message(environ)
         else:
             status, headers, body = self._call_locked(environ)
+            if self.on_enqueue is not None and status.startswith("2") and may_enqueue(environ):
+                self.on_enqueue()
         start_response(status, headers)
         return [body]
 
@@ -119,6 +137,14 @@ class SerialisedApp:
             if not status.startswith("200") or _has_messages(body) or self._monotonic() >= deadline:
                 return status, headers, body
             self._sleep(LONG_POLL_INTERVAL_S)
+
+
+def may_enqueue(environ: Environ) -> bool:
+    """Whether a request may have made a message receivable (see ``SerialisedApp.on_enqueue``)."""
+    if environ.get("HTTP_X_AMZ_TARGET") in _SQS_ENQUEUING_TARGETS:
+        return True
+    # SNS speaks the query protocol: its requests are known by their credential scope.
+    return "/sns/aws4_request" in str(environ.get("HTTP_AUTHORIZATION", ""))
 
 
 def _read_body(environ: Environ) -> bytes:

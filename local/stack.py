@@ -38,7 +38,7 @@ from typing import Any, TextIO
 from urllib.parse import urlencode, urlsplit
 
 from local.api_gateway import DEFAULT_API_PORT, ApiGateway, ApiRoute, SigV4Verifier, sign_request
-from local.event_source import QueueMapping, SqsPoller, drain_all
+from local.event_source import Doorbell, QueueMapping, SqsPoller, drain_all
 from local.lambda_context import LOCAL_ACCOUNT_ID, FunctionLogRouter, LocalFunction
 from local.moto_server import MotoServer
 from local.scheduler import ScheduledTarget, SimulatedClock, targets_from_model
@@ -146,6 +146,8 @@ class LocalStack:
         self._owns_process = False
 
         self.moto = MotoServer()
+        #: Rung by moto on every send/publish: idle pollers wait on it instead of spinning.
+        self.doorbell = Doorbell()
         self.model: Any = None
         self.deployed: Any = None
         self.simulator: Any = None
@@ -196,6 +198,8 @@ class LocalStack:
                 raise RuntimeError("another LocalStack is running in this process; stop it first")
             self._owns_process = True
         self.moto.start()
+        assert self.moto.app is not None
+        self.moto.app.on_enqueue = self.doorbell.ring
         self.model = AppModel.load(str(self.template))
         self.deployed = deploy(
             self.model,
@@ -396,7 +400,9 @@ class LocalStack:
             report_batch_item_failures=bool(source.report_batch_item_failures),
             maximum_batching_window_s=float(getattr(source, "maximum_batching_window_s", 0) or 0),
         )
-        return SqsPoller(self.sqs, mapping, region=self.region, retry_delay_s=self._retry_delay_s)
+        return SqsPoller(
+            self.sqs, mapping, region=self.region, retry_delay_s=self._retry_delay_s, doorbell=self.doorbell
+        )
 
     def _schedule_targets(self) -> list[ScheduledTarget]:
         return targets_from_model(getattr(self.model, "schedules", []) or [], self.functions)

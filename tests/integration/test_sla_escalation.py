@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from local.scheduler import only_functions
 from local.stack import HttpResult, LocalStack
 from oms.adapters.sla_table import DynamoSlaStore
 from oms.domain.alerts import Alert
@@ -28,6 +29,8 @@ from tests.support.orders import changed, order
 
 #: Douyin's simulated pay_time is create_time + 60 s; the default policy promises 48 h.
 DEADLINE = T0 + timedelta(minutes=1) + timedelta(hours=48)
+#: The schedule these tests are about: the other per-minute jobs would only add idle invocations.
+ESCALATOR = only_functions("SlaEscalatorFunction")
 ORDERS = ("6900000000000005001", "6900000000000005002", "6900000000000005003")
 
 
@@ -65,7 +68,7 @@ def test_a_backlog_escalates_level_by_level_once_per_order_grouped_per_recipient
     assert record["GSI1PK"] == f"SLADUE#{DEADLINE.strftime('%Y-%m-%dT%H')}"
 
     # WHEN the clock reaches level 1 (deadline - 2 h)
-    stack.clock.advance(timedelta(minutes=3))
+    stack.clock.advance(timedelta(minutes=3), only=ESCALATOR)
     # THEN the warehouse lead got ONE DingTalk message naming the three orders
     [lead] = stack.notifications.sent("dingtalk")
     assert lead.text.startswith("3 alerts: sla.level1")
@@ -77,8 +80,8 @@ def test_a_backlog_escalates_level_by_level_once_per_order_grouped_per_recipient
     )
     push_douyin(stack, shipped, msg_id="7100000000000005099", tag="102")
     assert stack.drain(timeout=60)
-    stack.clock.advance(timedelta(hours=2))
-    stack.clock.advance(timedelta(hours=4))
+    stack.clock.advance(timedelta(hours=2), only=ESCALATOR)
+    stack.clock.advance(timedelta(hours=4), only=ESCALATOR)
     # THEN level 2 made a Feishu task per open order plus one bot message; level 3 one call
     tasks = stack.notifications.sent("feishu_task")
     assert sorted(task.body["summary"].split()[5] for task in tasks) == list(ORDERS[1:])
@@ -87,7 +90,7 @@ def test_a_backlog_escalates_level_by_level_once_per_order_grouped_per_recipient
     [call] = stack.notifications.sent("connect_voice")
     assert call.body["Attributes"]["count"] == "2"
     # AND nothing more, however often the escalator keeps running; every message was signed right
-    stack.clock.advance(timedelta(minutes=30))
+    stack.clock.advance(timedelta(minutes=30), only=ESCALATOR)
     assert len(stack.notifications.sent()) == 1 + 2 + 1 + 1
     assert stack.notifications.refusals == []
     assert sla_record(stack, ORDERS[0])["closed_reason"] == "shipped"
@@ -185,9 +188,9 @@ def test_a_silent_warehouse_raises_one_offline_alert_and_one_recovery_message(st
     assert (bad.status, bad.json()["error"]) == (400, "HEARTBEAT_INVALID")
     before = len(stack.notifications.sent("wecom"))
     # WHEN it falls silent for 15 minutes plus the 5 minutes' grace, and stays silent
-    stack.clock.advance(timedelta(minutes=19))
+    stack.clock.advance(timedelta(minutes=19), only=ESCALATOR)
     assert len(stack.notifications.sent("wecom")) == before
-    stack.clock.advance(timedelta(minutes=30))
+    stack.clock.advance(timedelta(minutes=30), only=ESCALATOR)
     # THEN exactly one offline alert went out
     offline = stack.notifications.sent("wecom")[before:]
     assert [message.text.split(":")[0] for message in offline] == ["Warehouse ningbo offline"]
@@ -198,7 +201,7 @@ def test_a_silent_warehouse_raises_one_offline_alert_and_one_recovery_message(st
         "stale": True,
         "recovered": False,
     }
-    stack.clock.advance(timedelta(minutes=5))
+    stack.clock.advance(timedelta(minutes=5), only=ESCALATOR)
     texts = [message.text for message in stack.notifications.sent("wecom")[before:]]
     assert len(texts) == 2
     assert texts[1].startswith("Warehouse ningbo back online")

@@ -22,9 +22,11 @@ from oms.http_api import error_reply, iam_caller, json_object
 
 if __package__:
     from .customers_routes import router as customers_router
+    from .dlq_routes import router as dlq_router
     from .fulfillment import router as fulfillment_router
 else:  # the Lambda runtime imports app.py as a top-level module from the code directory
     from customers_routes import router as customers_router  # type: ignore[no-redef]
+    from dlq_routes import router as dlq_router  # type: ignore[no-redef]
     from fulfillment import router as fulfillment_router  # type: ignore[no-redef]
 
 logger = Logger()
@@ -32,6 +34,7 @@ tracer = Tracer()
 app = APIGatewayHttpResolver()
 app.include_router(customers_router)
 app.include_router(fulfillment_router)
+app.include_router(dlq_router)
 
 
 @app.get("/orders/<order_id>")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.event_source import QueueMapping, SqsPoller, interpret_batch_response
+from local.event_source import Doorbell, QueueMapping, SqsPoller, interpret_batch_response
 
 
 class ScriptedFunction:
@@ -204,6 +206,49 @@ def test_drain_waits_for_the_poller_to_empty_the_queue(sqs):
         consumer.stop()
     assert sum(len(event["Records"]) for event in function.events) == 25
     assert all(len(event["Records"]) <= 10 for event in function.events)
+
+
+class CountingSqs:
+    """The SQS client, counting the receives an idle poller makes."""
+
+    def __init__(self, sqs: Any) -> None:
+        self._sqs = sqs
+        self.receives = 0
+
+    def receive_message(self, **kwargs: Any) -> Any:
+        self.receives += 1
+        return self._sqs.receive_message(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+
+def test_an_idle_poller_with_a_doorbell_backs_off_and_wakes_when_it_rings(sqs):
+    queue_url, _ = fifo_queue_with_dlq(sqs)
+    counting, bell, function = CountingSqs(sqs), Doorbell(), ScriptedFunction()
+    mapping = QueueMapping(function, queue_url, batch_size=10)
+    # an idle wait growing 0.01, 0.02, 0.04 ... up to a minute: only the bell can wake it in time
+    consumer = SqsPoller(counting, mapping, idle_wait_s=0.01, max_idle_wait_s=60, doorbell=bell).start()
+    try:
+        time.sleep(0.5)
+        assert counting.receives <= 10  # polling every 10 ms would have made about 50
+        send(sqs, queue_url, "wake", "g", "d-wake")
+        bell.ring()
+        assert consumer.drain(timeout=10, poll_interval_s=0.01)
+        assert [record["body"] for event in function.events for record in event["Records"]] == ["wake"]
+    finally:
+        stopping = threading.Thread(target=consumer.stop)
+        stopping.start()
+        stopping.join(timeout=10)
+    assert not stopping.is_alive()  # stop rings the bell: no waiting out the minute
+
+
+def test_a_ring_during_a_receive_is_not_lost():
+    bell = Doorbell()
+    seen = bell.rings
+    bell.ring()  # between the poller's note and its wait
+    assert bell.wait(seen, timeout=5) is True
+    assert bell.wait(bell.rings, timeout=0.01) is False
 
 
 def test_drain_reports_a_queue_nobody_consumes(sqs):

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from oms.services.polling import OrderPoller
     from oms.services.ports import AlertSink
     from oms.services.reconcile import PatrolPlanner, PatrolWorker
+    from oms.services.consumer_redrive import ConsumerDlqRedrive
     from oms.services.redrive import DlqRedrive
     from oms.services.returns import ReturnsService
     from oms.services.sanitize import PayloadSanitizer
@@ -246,6 +247,7 @@ def trace_queries() -> TraceQueries:
 @cache
 def dlq_redrive() -> DlqRedrive:
     from oms.adapters.dead_letter_queue import SqsDeadLetterQueue
+    from oms.services.consumer_redrive import ConsumerDlqRedrive
     from oms.services.redrive import DlqRedrive
 
     config = settings()
@@ -589,3 +591,18 @@ def surge_breaker() -> SurgeBreaker:
     from oms.services.inventory_surge import SurgeBreaker
 
     return SurgeBreaker(records=inventory_ledger(), alerts=alert_sink(), clock=utc_now)
+
+
+@cache
+def consumer_dlq_redrive() -> ConsumerDlqRedrive:
+    """The consumers' DLQs (``CONSUMER_DLQS``), each redriven to its source queue."""
+    from oms.adapters.consumer_dead_letters import SqsConsumerDeadLetters
+    from oms.services.consumer_redrive import ConsumerDlqRedrive
+
+    sqs = _client("sqs")
+    return ConsumerDlqRedrive(
+        {
+            name: SqsConsumerDeadLetters(pair["dlq"], pair["source"], sqs)
+            for name, pair in settings().consumer_dlqs.items()
+        }
+    )

@@ -73,6 +73,9 @@ class Settings:
     customer_identity_secret: str = ""
     duplicate_rule: str = ""
 
+    #: Consumer DLQ (template logical name) → {"dlq": URL, "source": URL}: the admin API redrives them
+    consumer_dlqs: dict[str, dict[str, str]] = field(default_factory=dict)
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
@@ -121,6 +124,7 @@ class Settings:
             customers_table=env.get("CUSTOMERS_TABLE", ""),
             customer_identity_secret=env.get("CUSTOMER_IDENTITY_SECRET", ""),
             duplicate_rule=env.get("DUPLICATE_RULE", ""),
+            consumer_dlqs=json.loads(env.get("CONSUMER_DLQS") or "{}"),
         )
 
 

@@ -472,3 +472,23 @@ class CustomerStore(Protocol):
     def merges(self, survivor: str) -> list[MergeRecord]: ...
     def split(self, record: MergeRecord, *, by: str, why: str, at: datetime, pair: str) -> None: ...
     def decide(self, review: ReviewItem) -> None: ...
+
+
+class ConsumerDeadLetters(Protocol):
+    """A consumer's DLQ and the source queue its letters go back to (standard SQS queues)."""
+
+    def depth(self) -> int:
+        """Messages in the DLQ (visible, in flight and delayed)."""
+        ...
+
+    def receive(self, max_messages: int, *, hold_seconds: int) -> list[DeadLetter]: ...
+
+    def release(self, letters: Sequence[DeadLetter]) -> None:
+        """Make messages visible again at once (the ones a redrive did not take)."""
+        ...
+
+    def move_back(self, letters: Sequence[DeadLetter]) -> dict[str, str | None]:
+        """Send each letter to the source queue (body and attributes, ``redrive_count`` + 1), then
+        delete it from the DLQ. Returns DLQ message id → new message id, None where the send failed
+        (the letter then stays in the DLQ)."""
+        ...

@@ -43,7 +43,7 @@ demo: install ## run the demo scenario on the local stack; writes out/demo-summa
 serve: install ## run the local stack (API on 127.0.0.1:3000) until interrupted
 	$(BIN)/python -m local.serve
 
-redrive: install ## move DLQ messages back to the intake queue: make redrive ARGS="--platform douyin --error-code PAY_PARSE_ERR [--dry-run] [--api-url URL]"
+redrive: install ## move DLQ messages back to their source: make redrive ARGS="--platform douyin --error-code PAY_PARSE_ERR [--dry-run] [--api-url URL]" or ARGS="--queue SettlementDLQ [--order-id ID]"
 	$(BIN)/python -m local.redrive $(ARGS)
 
 test: install tools ## lint, template checks and every test suite

@@ -635,46 +635,31 @@ def fix_and_redrive(stack: LocalStack, report: Report) -> None:
     report.expect(after == 0, f"{after} messages left in the DLQ after the fix and the redrive")
 
 
-def dead_letter_sources(stack: LocalStack) -> dict[str, str]:
-    """DLQ URL → the URL of the queue whose redrive policy sends to it (from the deployed queues)."""
-    by_arn: dict[str, str] = {}
-    sources: dict[str, str] = {}
-    for url in stack.deployed.queue_urls.values():
-        attributes = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        by_arn[attributes["QueueArn"]] = url
-        if "RedrivePolicy" in attributes:
-            sources[json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"]] = url
-    return {by_arn[arn]: source for arn, source in sources.items() if arn in by_arn}
-
-
 def consumer_dlq_depths(stack: LocalStack) -> dict[str, int]:
-    """Depth of every DLQ of an SQS event source other than the intake's (the OrderChanged consumers)."""
-    intake = stack.deployed.queue_urls["IntakeDLQ"]
-    names = {url: name for name, url in stack.deployed.queue_urls.items()}
-    return {names[dlq]: stack.queue_depth(names[dlq]) for dlq in dead_letter_sources(stack) if dlq != intake}
+    """Depth of every consumer's DLQ (``GET /dlq/consumers``: every DLQ but the intake's)."""
+    reply = stack.admin_get("/dlq/consumers")
+    if reply.status != 200:
+        raise RuntimeError(f"GET /dlq/consumers answered {reply.status}: {reply.text[:200]}")
+    return {str(name): int(depth) for name, depth in reply.json()["queues"].items()}
 
 
-def redrive_consumer_dlqs(stack: LocalStack) -> int:
-    """Move the consumers' dead letters back to their source queues (SQS's "redrive to source").
+def redrive_consumer_dlqs(stack: LocalStack, report: Report) -> int:
+    """Move the consumers' dead letters back to their source queues (``POST /dlq/consumers/redrive``).
 
-    moto has no ``StartMessageMoveTask``, so the move is receive → send → delete; the consumers
-    are idempotent on ``change_id`` (at-least-once is their contract).
+    The consumers are idempotent on ``change_id`` (at-least-once is their contract).
     """
     moved = 0
-    intake = stack.deployed.queue_urls["IntakeDLQ"]
-    for dlq, source in dead_letter_sources(stack).items():
-        if dlq == intake:
-            continue
-        while messages := stack.sqs.receive_message(
-            QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=60, MessageAttributeNames=["All"]
-        ).get("Messages", []):
-            for message in messages:
-                send: dict[str, Any] = {"QueueUrl": source, "MessageBody": message["Body"]}
-                if message.get("MessageAttributes"):
-                    send["MessageAttributes"] = message["MessageAttributes"]
-                stack.sqs.send_message(**send)
-                stack.sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
-                moved += 1
+    for name, depth in consumer_dlq_depths(stack).items():
+        for _ in range(20 if depth else 0):  # each call moves what fits in its time; "more" says so
+            reply = admin(stack, "POST", "/dlq/consumers/redrive", {"queue": name, "max_messages": 1000})
+            report.expect(
+                reply.status == 200, f"redrive of {name} answered {reply.status}: {reply.text[:200]}"
+            )
+            if reply.status != 200:
+                break
+            moved += int(reply.json()["redriven"])
+            if not reply.json()["more"]:
+                break
     return moved
 
 
@@ -719,7 +704,7 @@ def run(stack: LocalStack, events: int, seed: int = DEFAULT_SEED) -> Report:
     check_dlq(stack, plan, report)
     report.counts["consumer_dlqs_before"] = consumer_dlq_depths(stack)
     fix_and_redrive(stack, report)
-    report.counts["consumer_dlq_redriven"] = redrive_consumer_dlqs(stack)
+    report.counts["consumer_dlq_redriven"] = redrive_consumer_dlqs(stack, report)
     report.expect(
         stack.drain(timeout=DRAIN_TIMEOUT_S), "the queues did not drain after the consumers' redrive"
     )

@@ -13,6 +13,9 @@ Examples
 --------
 ``make redrive ARGS="--platform douyin --error-code PAY_PARSE_ERR --dry-run"``
 
+``make redrive ARGS="--queue SettlementDLQ --order-id <order id> --dry-run"``: a consumer's DLQ
+(``GET /dlq/consumers`` lists them) back to its source queue, through ``POST /dlq/consumers/redrive``.
+
 ``python -m local.redrive --api-url https://abc.execute-api.ap-east-1.amazonaws.com/ --region ap-east-1
 --platform douyin --error-code PAY_PARSE_ERR``
 """
@@ -33,8 +36,21 @@ from local.stack import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, HttpResult, http_cal
 MAX_CALLS = 50
 
 
+#: The route of the intake DLQ, and the one of every consumer's DLQ (``--queue``).
+INTAKE_ROUTE = "/dlq/redrive"
+CONSUMER_ROUTE = "/dlq/consumers/redrive"
+
+
 def redrive_body(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {"max_messages": args.max, "dry_run": args.dry_run}
+    if args.queue:
+        body["queue"] = args.queue
+        for key, value in (("order_id", args.order_id), ("platform", args.platform)):
+            if value:
+                body[key] = value
+        if args.change_id:
+            body["change_ids"] = args.change_id
+        return body
     for key, value in (
         ("platform", args.platform),
         ("error_code", args.error_code),
@@ -47,10 +63,10 @@ def redrive_body(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def call(api_url: str, body: dict[str, Any], *, region: str) -> HttpResult:
-    """One signed ``POST /dlq/redrive``."""
+def call(api_url: str, body: dict[str, Any], *, region: str, route: str = INTAKE_ROUTE) -> HttpResult:
+    """One signed ``POST`` of a redrive route."""
     payload = json.dumps(body).encode()
-    url = api_url.rstrip("/") + "/dlq/redrive"
+    url = api_url.rstrip("/") + route
     access_key, secret_key, token = _credentials(api_url)
     headers = {"content-type": "application/json"}
     if token:
@@ -74,25 +90,31 @@ def call(api_url: str, body: dict[str, Any], *, region: str) -> HttpResult:
 
 def run(args: argparse.Namespace) -> int:
     body = redrive_body(args)
+    route = CONSUMER_ROUTE if args.queue else INTAKE_ROUTE
     totals = {"redriven": 0, "would_redrive": 0, "skipped": 0, "failed": 0}
     for _ in range(MAX_CALLS):
-        reply = call(args.api_url, body, region=args.region)
+        reply = call(args.api_url, body, region=args.region, route=route)
         if reply.status != 200:
-            print(f"POST /dlq/redrive answered {reply.status}: {reply.text[:500]}", file=sys.stderr)
+            print(f"POST {route} answered {reply.status}: {reply.text[:500]}", file=sys.stderr)
             return 2
         report = reply.json()
         for result in report["results"]:
-            print(
-                f"{result['action']:<13} {result['trace_id']:<34} {result['platform'] or '-':<16} "
-                f"{result['code'] or '-':<20} {result['order_ref'] or '-'}"
-                + (f"  ({result['reason']})" if result.get("reason") else "")
-            )
+            print(_line(result) + (f"  ({result['reason']})" if result.get("reason") else ""))
         for key in totals:
             totals[key] += int(report[key])
         if not report["more"] or args.dry_run:
             break
     print(", ".join(f"{key.replace('_', ' ')} {value}" for key, value in totals.items()))
     return 1 if totals["failed"] else 0
+
+
+def _line(result: dict[str, Any]) -> str:
+    if "trace_id" not in result:  # a consumer's letter: an OrderChanged, or some other message
+        return f"{result['action']:<13} {result['message_id']:<38} {result['change_id'] or '-'}"
+    return (
+        f"{result['action']:<13} {result['trace_id']:<34} {result['platform'] or '-':<16} "
+        f"{result['code'] or '-':<20} {result['order_ref'] or '-'}"
+    )
 
 
 def _credentials(api_url: str) -> tuple[str, str, str | None]:
@@ -118,11 +140,16 @@ def _https_call(url: str, payload: bytes, headers: dict[str, str]) -> HttpResult
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Move matching DLQ messages back to the intake queue.")
+    parser = argparse.ArgumentParser(description="Move matching DLQ messages back to their source queue.")
     parser.add_argument(
         "--api-url", default=f"http://127.0.0.1:{DEFAULT_API_PORT}", help="the HTTP API's base URL"
     )
     parser.add_argument("--region", default="us-east-1", help="the API's region (SigV4)")
+    parser.add_argument(
+        "--queue", help="a consumer's DLQ (SettlementDLQ, InventoryEventsDLQ...) instead of the intake DLQ"
+    )
+    parser.add_argument("--order-id", help="with --queue: only this order's changes (its order id)")
+    parser.add_argument("--change-id", action="append", help="with --queue: only these changes (repeatable)")
     parser.add_argument("--platform", help="only this platform's messages (douyin, shopify...)")
     parser.add_argument("--error-code", help="only messages whose last failure had this code")
     parser.add_argument("--order-ref", help="only this order (platform:shop:platform_order_id)")

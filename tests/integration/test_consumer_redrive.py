@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from local import redrive as redrive_cli
 from local.event_source import SqsPoller
 from local.stack import HttpResult, LocalStack
 from oms.domain.ids import unified_order_id
@@ -51,7 +52,7 @@ def inventory_poller(stack: LocalStack) -> Iterator[SqsPoller]:
 
 
 def test_a_failed_consumer_is_redriven_to_its_source_and_applies_once(
-    stack: LocalStack, inventory_poller: SqsPoller
+    stack: LocalStack, inventory_poller: SqsPoller, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert admin(stack, "PUT", f"/inventory/{SKU}", {"reference": "PO-R1", "receipt": 10}).status == 200
     healthy = inventory_poller.mapping
@@ -89,8 +90,10 @@ def test_a_failed_consumer_is_redriven_to_its_source_and_applies_once(
 
     # WHEN everything left is redriven, and the same change arrives once more (a crash between the
     # redrive's send and its delete leaves a copy behind)
-    rest = admin(stack, "POST", "/dlq/consumers/redrive", {"queue": "InventoryEventsDLQ"})
-    assert rest.json()["redriven"] == 1, rest.text
+    # (by the operators' command line: make redrive ARGS="--queue InventoryEventsDLQ")
+    arguments = ["--api-url", stack.api_url, "--queue", "InventoryEventsDLQ"]
+    assert redrive_cli.run(redrive_cli.build_parser().parse_args(arguments)) == 0
+    assert "redriven 1" in capsys.readouterr().out
     assert stack.drain(timeout=60)
     again = stack.sqs.send_message(
         QueueUrl=stack.deployed.queue_urls["InventoryEventsQueue"], MessageBody=letters[first]
@@ -102,7 +105,9 @@ def test_a_failed_consumer_is_redriven_to_its_source_and_applies_once(
     reasons = [entry["reason"] for entry in stock(stack)["recent_ledger"]]
     assert sorted(reasons) == ["receipt", "reserve", "reserve"]
     assert stack.queue_depth("InventoryEventsDLQ") == 0
-    assert admin(stack, "POST", "/dlq/consumers/redrive", {"queue": "InventoryEventsDLQ"}).json()["scanned"] == 0
+    assert (
+        admin(stack, "POST", "/dlq/consumers/redrive", {"queue": "InventoryEventsDLQ"}).json()["scanned"] == 0
+    )
 
 
 def test_a_redrive_names_a_known_consumer_dlq(stack: LocalStack) -> None:

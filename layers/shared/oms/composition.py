@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from oms.domain.sla import SlaPolicySet
     from oms.services.cleaning_rules import CachedRuleSource, CleaningRulesAdmin
     from oms.services.consistency import ForcedCorrections, OrderDiagnostics
+    from oms.services.consumer_redrive import ConsumerDlqRedrive
     from oms.services.customers import CustomerDesk, CustomerIdentity
     from oms.services.intake import WebhookIntake
     from oms.services.inventory import InventoryEvents
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from oms.services.polling import OrderPoller
     from oms.services.ports import AlertSink
     from oms.services.reconcile import PatrolPlanner, PatrolWorker
-    from oms.services.consumer_redrive import ConsumerDlqRedrive
     from oms.services.redrive import DlqRedrive
     from oms.services.returns import ReturnsService
     from oms.services.sanitize import PayloadSanitizer
@@ -247,7 +247,6 @@ def trace_queries() -> TraceQueries:
 @cache
 def dlq_redrive() -> DlqRedrive:
     from oms.adapters.dead_letter_queue import SqsDeadLetterQueue
-    from oms.services.consumer_redrive import ConsumerDlqRedrive
     from oms.services.redrive import DlqRedrive
 
     config = settings()

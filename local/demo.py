@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -325,6 +326,16 @@ def print_summary(summary: Mapping[str, Any], mismatches: Sequence[str]) -> None
         print("\nOK: every order matches the oracle; every failure is an expected poison message.")
 
 
+def timings_line(timings: Mapping[str, Any]) -> str:
+    """Where the demo's time went, phase by phase (wall seconds; CPU seconds of the process)."""
+    phases = ", ".join(
+        f"{name} {timings[name]:.1f}s" for name in ("stack_start", "replay", "drain", "check", "incident")
+    )
+    chapter_times = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in timings["chapters"].items())
+    total = f"total {timings['total']:.1f}s, CPU {timings['cpu']:.1f}s"
+    return f"Time:     {phases}; chapters: {chapter_times}; {total}"
+
+
 def run(
     scenario_path: Path, *, port: int, summary_path: Path = SUMMARY_PATH, log_path: Path = FUNCTION_LOG_PATH
 ) -> int:
@@ -375,6 +386,7 @@ def run(
             chapter_started = time.monotonic()
             chapter = play(stack, credentials)
             chapter_timings[chapter.name] = round(time.monotonic() - chapter_started, 2)
+            print(f"Chapter {chapter.name}: {chapter_timings[chapter.name]:.1f}s")
             summary["chapters"][chapter.name] = {**chapter.summary, "lines": chapter.lines}
             mismatches += [f"{chapter.name}: {mismatch}" for mismatch in chapter.mismatches]
         finished = time.monotonic()
@@ -391,6 +403,9 @@ def run(
                 "incident": round(incident_done - check_done, 2),
                 "chapters": chapter_timings,
                 "total": round(finished - started, 2),
+                # CPU of this process (the stack, the functions and the demo share it): wall time
+                # depends on what else the machine runs, CPU much less.
+                "cpu": round(sum(os.times()[:2]), 2),
             },
             "mismatches": mismatches,
             "ok": not mismatches,
@@ -398,6 +413,7 @@ def run(
     summary_path.parent.mkdir(parents=True, exist_ok=True)
     summary_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print_summary(summary, mismatches)
+    print(timings_line(summary["timings_s"]))
     print(f"\nTotal {summary['timings_s']['total']:.1f}s; summary written to {summary_path}")
     return 0 if not mismatches else 1
 

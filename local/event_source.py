@@ -21,11 +21,12 @@ DLQ instead of being delivered), which ``tests/unit/test_local_event_source.py``
 ordering is SQS's too: a message group with messages in flight is not delivered again until they
 are deleted or visible.
 
-Idle pollers do not spin. Each waits on a :class:`Doorbell` that the local moto server rings when
-a request may have put something on a queue (``SendMessage``, an SNS publish, a visibility change),
-and otherwise backs off from ``idle_wait_s`` to ``max_idle_wait_s``: a message that becomes visible
-by itself (a failed record after ``retry_delay_s``) is still picked up within that bound. With
-seven consumers, polling every 50 ms while idle cost more CPU than the work itself.
+Idle pollers do not spin. Each waits on its queue's :class:`Doorbell`, which the local moto server
+rings when a request may have made something receivable there (``SendMessage``, a visibility change
+to 0; an SNS publish rings every queue's), and otherwise backs off from ``idle_wait_s`` to
+``max_idle_wait_s``: a message that becomes visible by itself (a failed record after
+``retry_delay_s``) is still picked up within that bound. With seven consumers, polling every 50 ms
+while idle cost more CPU than the work itself.
 """
 
 from __future__ import annotations

@@ -39,15 +39,11 @@ StartResponse = Callable[..., Any]
 WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 _SQS_RECEIVE_TARGET = "AmazonSQS.ReceiveMessage"
-#: SQS calls after which a message may be receivable (a visibility change may be to 0).
-_SQS_ENQUEUING_TARGETS = frozenset(
-    {
-        "AmazonSQS.SendMessage",
-        "AmazonSQS.SendMessageBatch",
-        "AmazonSQS.ChangeMessageVisibility",
-        "AmazonSQS.ChangeMessageVisibilityBatch",
-        "AmazonSQS.StartMessageMoveTask",
-    }
+#: SQS calls after which a message may be receivable on the queue they name.
+_SQS_SENDS = frozenset({"AmazonSQS.SendMessage", "AmazonSQS.SendMessageBatch"})
+#: ... and those that do so only when they make a message visible at once (a timeout of 0).
+_SQS_VISIBILITY_CHANGES = frozenset(
+    {"AmazonSQS.ChangeMessageVisibility", "AmazonSQS.ChangeMessageVisibilityBatch"}
 )
 #: Pause between the short receives that stand in for one long poll (outside the lock).
 LONG_POLL_INTERVAL_S = 0.05
@@ -65,9 +61,10 @@ class SerialisedApp:
     monotonic, sleep:
         The clock and pause used to pace a long poll (injectable for tests).
     on_enqueue:
-        Called (outside the lock) after every successful request that may have put a message on a
-        queue: an SQS send or visibility change, or any SNS call (a publish fans out to queues
-        synchronously in moto). The local stack rings its pollers' doorbell with it.
+        Called (outside the lock) after every successful request that may have made a message
+        receivable, with the queue's URL: an SQS send, a visibility change to 0; or with None for
+        any SNS call (moto fans a publish out to the subscribed queues synchronously). The local
+        stack rings its pollers' doorbells with it.
 
     Notes
     -----
@@ -82,7 +79,7 @@ class SerialisedApp:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        on_enqueue: Callable[[], None] | None = None,
+        on_enqueue: Callable[[str | None], None] | None = None,
     ) -> None:
         self._app = app
         self.on_enqueue = on_enqueue
@@ -95,9 +92,12 @@ class SerialisedApp:
         if environ.get("HTTP_X_AMZ_TARGET") == _SQS_RECEIVE_TARGET:
             status, headers, body = self._receive_message(environ)
         else:
+            enqueued: tuple[str | None] | None = None
+            if self.on_enqueue is not None:
+                environ, enqueued = _enqueues(environ)
             status, headers, body = self._call_locked(environ)
-            if self.on_enqueue is not None and status.startswith("2") and may_enqueue(environ):
-                self.on_enqueue()
+            if enqueued is not None and self.on_enqueue is not None and status.startswith("2"):
+                self.on_enqueue(enqueued[0])
         start_response(status, headers)
         return [body]
 
@@ -139,12 +139,28 @@ class SerialisedApp:
             self._sleep(LONG_POLL_INTERVAL_S)
 
 
-def may_enqueue(environ: Environ) -> bool:
-    """Whether a request may have made a message receivable (see ``SerialisedApp.on_enqueue``)."""
-    if environ.get("HTTP_X_AMZ_TARGET") in _SQS_ENQUEUING_TARGETS:
-        return True
+def _enqueues(environ: Environ) -> tuple[Environ, tuple[str | None] | None]:
+    """Whether the request may make a message receivable, and on which queue (None: any).
+
+    Returns the environ to hand on (its body re-wrapped when it had to be read) and ``(queue URL,)``,
+    ``(None,)`` for an SNS call, or None when nothing can become receivable.
+    """
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target in _SQS_SENDS or target in _SQS_VISIBILITY_CHANGES:
+        body = _read_body(environ)
+        environ = _with_body(environ, body)
+        try:
+            request = json.loads(body or b"{}")
+            queue_url = str(request["QueueUrl"])
+            entries = request.get("Entries") or [request]
+            visible_now = any(int(entry.get("VisibilityTimeout", 1)) == 0 for entry in entries)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return environ, None  # moto answers it with an error
+        return environ, (queue_url,) if target in _SQS_SENDS or visible_now else None
     # SNS speaks the query protocol: its requests are known by their credential scope.
-    return "/sns/aws4_request" in str(environ.get("HTTP_AUTHORIZATION", ""))
+    if "/sns/aws4_request" in str(environ.get("HTTP_AUTHORIZATION", "")):
+        return environ, (None,)
+    return environ, None
 
 
 def _read_body(environ: Environ) -> bytes:

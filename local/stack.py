@@ -146,8 +146,8 @@ class LocalStack:
         self._owns_process = False
 
         self.moto = MotoServer()
-        #: Rung by moto on every send/publish: idle pollers wait on it instead of spinning.
-        self.doorbell = Doorbell()
+        #: Queue name → the doorbell its poller waits on (rung by moto on a send or publish).
+        self.doorbells: dict[str, Doorbell] = {}
         self.model: Any = None
         self.deployed: Any = None
         self.simulator: Any = None
@@ -199,7 +199,7 @@ class LocalStack:
             self._owns_process = True
         self.moto.start()
         assert self.moto.app is not None
-        self.moto.app.on_enqueue = self.doorbell.ring
+        self.moto.app.on_enqueue = self._ring
         self.model = AppModel.load(str(self.template))
         self.deployed = deploy(
             self.model,
@@ -400,9 +400,18 @@ class LocalStack:
             report_batch_item_failures=bool(source.report_batch_item_failures),
             maximum_batching_window_s=float(getattr(source, "maximum_batching_window_s", 0) or 0),
         )
+        doorbell = self.doorbells.setdefault(_queue_name(mapping.queue_url), Doorbell())
         return SqsPoller(
-            self.sqs, mapping, region=self.region, retry_delay_s=self._retry_delay_s, doorbell=self.doorbell
+            self.sqs, mapping, region=self.region, retry_delay_s=self._retry_delay_s, doorbell=doorbell
         )
+
+    def _ring(self, queue_url: str | None) -> None:
+        """Wake the poller of ``queue_url`` (every poller when None: an SNS publish fans out)."""
+        if queue_url is None:
+            for bell in list(self.doorbells.values()):
+                bell.ring()
+        elif (doorbell := self.doorbells.get(_queue_name(queue_url))) is not None:
+            doorbell.ring()
 
     def _schedule_targets(self) -> list[ScheduledTarget]:
         return targets_from_model(getattr(self.model, "schedules", []) or [], self.functions)
@@ -521,6 +530,10 @@ def http_call(
         )
     finally:
         connection.close()
+
+
+def _queue_name(queue_url: str) -> str:
+    return queue_url.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _stream_handlers() -> list[logging.StreamHandler[Any]]:

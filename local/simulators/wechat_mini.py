@@ -9,6 +9,7 @@ API (under ``/wechat_mini/``): ``GET cgi-bin/token`` (app id + secret → access
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import secrets as random
 from collections.abc import Sequence
@@ -105,8 +106,7 @@ def pay_notification(
         },
     }
     body = json.dumps(notification, ensure_ascii=False).encode("utf-8")
-    key = serialization.load_pem_private_key(app["simulator_platform_private_key"].encode(), password=None)
-    assert isinstance(key, rsa.RSAPrivateKey)
+    key = _private_key(app["simulator_platform_private_key"])
     timestamp, request_nonce = str(int(signed_at.timestamp())), random.token_hex(16)
     headers = {
         "Wechatpay-Signature": crypto.sign(key, timestamp, request_nonce, body),
@@ -205,3 +205,11 @@ def refund_resource(
         "user_received_account": "招商银行信用卡0403",
         "amount": {"total": total, "refund": refund_fen, "payer_total": total, "payer_refund": refund_fen},
     }
+
+
+@functools.lru_cache(maxsize=8)
+def _private_key(pem: str) -> rsa.RSAPrivateKey:
+    """The simulated platform's signing key, parsed once (loading an RSA key costs milliseconds)."""
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key

@@ -127,6 +127,24 @@ def test_a_long_poll_on_an_empty_queue_returns_empty_when_the_wait_ends():
     assert len(fake.requests) == 2
 
 
+def test_sends_ring_their_queue_and_publishes_every_queue_once_moto_accepted_them():
+    lock = threading.Lock()
+    fake = FakeSqs(lock, deliver_on=1)
+    rung: list[str | None] = []
+    app = SerialisedApp(fake, lock, on_enqueue=rung.append)
+    send = {"QueueUrl": "http://127.0.0.1:1/123456789012/intake.fifo", "MessageBody": "x"}
+    call(app, json.dumps(send).encode(), target="AmazonSQS.SendMessage")
+    batch = {"QueueUrl": "http://q/sla", "Entries": [{"Id": "1", "ReceiptHandle": "r", "VisibilityTimeout": 1}]}
+    call(app, json.dumps(batch).encode(), target="AmazonSQS.ChangeMessageVisibilityBatch")  # not yet
+    released = {"QueueUrl": "http://q/dlq", "ReceiptHandle": "r", "VisibilityTimeout": 0}
+    call(app, json.dumps(released).encode(), target="AmazonSQS.ChangeMessageVisibility")
+    call(app, json.dumps({"QueueUrl": "http://q/dlq"}).encode(), target="AmazonSQS.GetQueueAttributes")
+    assert rung == ["http://127.0.0.1:1/123456789012/intake.fifo", "http://q/dlq"]
+    # moto still read every body whole
+    assert fake.requests[0] == send
+    assert fake.requests[2] == released
+
+
 # ---------------------------------------------------------------- TransactWriteItems snapshots
 
 

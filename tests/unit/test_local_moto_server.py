@@ -134,7 +134,8 @@ def test_sends_ring_their_queue_and_publishes_every_queue_once_moto_accepted_the
     app = SerialisedApp(fake, lock, on_enqueue=rung.append)
     send = {"QueueUrl": "http://127.0.0.1:1/123456789012/intake.fifo", "MessageBody": "x"}
     call(app, json.dumps(send).encode(), target="AmazonSQS.SendMessage")
-    batch = {"QueueUrl": "http://q/sla", "Entries": [{"Id": "1", "ReceiptHandle": "r", "VisibilityTimeout": 1}]}
+    later = [{"Id": "1", "ReceiptHandle": "r", "VisibilityTimeout": 1}]
+    batch = {"QueueUrl": "http://q/sla", "Entries": later}
     call(app, json.dumps(batch).encode(), target="AmazonSQS.ChangeMessageVisibilityBatch")  # not yet
     released = {"QueueUrl": "http://q/dlq", "ReceiptHandle": "r", "VisibilityTimeout": 0}
     call(app, json.dumps(released).encode(), target="AmazonSQS.ChangeMessageVisibility")

@@ -370,7 +370,8 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
     }
     # The admin API reads data; it writes Ops items (cleaning rules, redrive records), order items
     # (forced status changes, published like every change), diagnosis exports, and moves DLQ
-    # messages back to the intake queue (its own logs and traces aside).
+    # messages back to the intake queue and every consumer's DLQ back to its source queue (its own
+    # logs and traces aside).
     data_actions = {
         action
         for actions in admin.values()
@@ -390,6 +391,7 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
         "sqs:ChangeMessageVisibility",
         "sqs:DeleteMessage",
         "sqs:SendMessage",
+        "sqs:GetQueueAttributes",
         "sns:Publish",
         "kms:GenerateDataKey",
         "kms:Decrypt",
@@ -413,6 +415,25 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
         "sqs:DeleteMessage",
     }
     assert admin[on("IntakeQueue")] == {"sqs:SendMessage"}
+    consumer_dlqs = (
+        "ReconcileDLQ",
+        "InventoryEventsDLQ",
+        "SlaDLQ",
+        "SettlementDLQ",
+        "ReturnsDLQ",
+        "CustomersDLQ",
+    )
+    for dlq in consumer_dlqs:
+        assert admin[on(dlq)] == {
+            "sqs:GetQueueAttributes",
+            "sqs:ReceiveMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:DeleteMessage",
+        }
+        assert admin[on(dlq.replace("DLQ", "Queue"))] == {"sqs:SendMessage"}
+    assert {key for key, actions in admin.items() if "sqs:SendMessage" in actions} == {
+        on(queue) for queue in ("IntakeQueue", *(dlq.replace("DLQ", "Queue") for dlq in consumer_dlqs))
+    }
     # The poller enqueues and reads/writes its cursors: no order data, no archive, no deletes.
     assert poller[on("IntakeQueue")] == {"sqs:SendMessage"}
     assert poller[on("OpsTable")] == {"dynamodb:GetItem", "dynamodb:PutItem"}

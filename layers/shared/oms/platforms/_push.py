@@ -10,37 +10,22 @@ app's secrets. Subclasses set the class attributes and provide ``verify``, ``fra
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.errors import SchemaInvalidError
 from oms.domain.model import OrderEvent, Platform
+from oms.platforms._adapter import BuildsClient
 from oms.platforms._common import schema_violation
 from oms.platforms.base import (
     AppSecrets,
     FreshnessWindow,
-    HttpTransport,
-    PlatformClient,
     WebhookReply,
     WebhookRequest,
 )
-
-
-class ClientType(Protocol):
-    """How every platform client is constructed."""
-
-    def __call__(
-        self,
-        secrets: AppSecrets,
-        transport: HttpTransport,
-        *,
-        base_url: str | None = None,
-        clock: Callable[[], datetime],
-    ) -> PlatformClient: ...
 
 
 def stripped(value: str | None) -> str | None:
@@ -48,7 +33,7 @@ def stripped(value: str | None) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
-class PushedPlatformAdapter:
+class PushedPlatformAdapter(BuildsClient):
     """The shared half of :class:`~oms.platforms.base.PlatformAdapter` for a platform that pushes."""
 
     platform: ClassVar[Platform]
@@ -57,7 +42,6 @@ class PushedPlatformAdapter:
     default_base_url: ClassVar[str]
     #: The body of the HTTP 200 that stops the platform's redelivery.
     acknowledgement: ClassVar[str]
-    client_type: ClassVar[ClientType]
     max_body_bytes: int = 256 * 1024
     #: None when the signature covers no time: replays are deduplicated instead of timed out.
     freshness: FreshnessWindow | None = None
@@ -111,13 +95,3 @@ class PushedPlatformAdapter:
             return self.order_event(message, snapshot, envelope)
         except ValidationError as error:
             raise schema_violation(error, what=f"{self.label} order") from None
-
-    def client(
-        self,
-        secrets: AppSecrets,
-        transport: HttpTransport,
-        *,
-        base_url: str | None = None,
-        clock: Callable[[], datetime],
-    ) -> PlatformClient:
-        return self.client_type(secrets, transport, base_url=base_url, clock=clock)

@@ -25,6 +25,7 @@ from bench.harness import (
     ROOT,
     BenchContext,
     Options,
+    load_average,
     meta,
     render,
     update_docs,
@@ -92,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.render:
         return render_saved(args.write_docs)
     tables = []
+    load_before = load_average()
     started = time.perf_counter()
     for suite in SUITES:
         if suite.name not in wanted:
@@ -103,7 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"[bench] {suite.name} done in {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True
         )
         tables += suite.tables(context.results[suite.name], context)
-    results = {"meta": meta(options) | {"elapsed_s": time.perf_counter() - started}, **context.results}
+    results = {
+        "meta": meta(options)
+        | {"elapsed_s": time.perf_counter() - started, "load_average_before": load_before},
+        **context.results,
+    }
     # A quick run is for trying the harness: it never replaces the results the docs quote.
     output = args.output or (QUICK_RESULTS_PATH if options.quick else RESULTS_PATH)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@
 Options: ``--quick`` (a small scenario and few samples, to try the harness), ``--only NAME``
 (repeatable; suites a chosen one builds on still run), ``--orders N``, ``--runs N`` (CPU
 replays), ``--samples N`` (cold-start processes), ``--serial`` (profiles one after the other
-instead of in two processes), ``--write-docs`` (put the tables into docs/benchmarks.md),
+instead of in two processes), ``--write-docs`` (put the tables into docs/benchmarks.md and the
+summary into README.md),
 ``--render`` (print the tables of the saved bench/results.json without measuring) and ``--output
 PATH``. ``--only`` replaces those suites' sections of the results file and keeps the others'.
 A ``--quick`` run writes out/bench-quick.json, never bench/results.json.
@@ -25,11 +26,13 @@ from bench.harness import (
     ROOT,
     BenchContext,
     Options,
+    load_average,
     meta,
     render,
     update_docs,
     write_results,
 )
+from bench.readme import summary, update_readme
 from bench.suites import SUITES
 
 #: Suites whose results a later one reads: running the later one runs these first.
@@ -69,8 +72,8 @@ def render_saved(write_docs: bool) -> int:
     ]
     text = render(tables)
     print(text)
-    if write_docs and not update_docs(text):
-        print("[bench] docs/benchmarks.md has no results markers; not updated", file=sys.stderr)
+    if write_docs and not (update_docs(text) and update_readme(summary(results))):
+        print("[bench] docs/benchmarks.md or README.md has no results markers", file=sys.stderr)
         return 1
     return 0
 
@@ -92,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.render:
         return render_saved(args.write_docs)
     tables = []
+    load_before = load_average()
     started = time.perf_counter()
     for suite in SUITES:
         if suite.name not in wanted:
@@ -103,7 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"[bench] {suite.name} done in {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True
         )
         tables += suite.tables(context.results[suite.name], context)
-    results = {"meta": meta(options) | {"elapsed_s": time.perf_counter() - started}, **context.results}
+    results = {
+        "meta": meta(options)
+        | {"elapsed_s": time.perf_counter() - started, "load_average_before": load_before},
+        **context.results,
+    }
     # A quick run is for trying the harness: it never replaces the results the docs quote.
     output = args.output or (QUICK_RESULTS_PATH if options.quick else RESULTS_PATH)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -119,10 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(text)
     print(f"\n[bench] wrote {output} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     if args.write_docs:
-        if not update_docs(text):
-            print("[bench] docs/benchmarks.md has no results markers; not updated", file=sys.stderr)
+        # The tables of this run go to the docs; the README summarises the whole results file.
+        if not (update_docs(text) and update_readme(summary(results))):
+            print("[bench] docs/benchmarks.md or README.md has no results markers", file=sys.stderr)
             return 1
-        print("[bench] updated docs/benchmarks.md", file=sys.stderr)
+        print("[bench] updated docs/benchmarks.md and the README summary", file=sys.stderr)
     return 0
 
 

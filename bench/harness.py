@@ -109,7 +109,16 @@ def meta(options: Options) -> dict[str, Any]:
         "processor": platform.processor() or platform.machine(),
         "cpus": _cpu_count(),
         "options": options.__dict__,
+        # Other work on the machine stretches wall times (not CPU times): the load says how much.
+        "load_average": load_average(),
     }
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15-minute load averages (empty where the platform has none)."""
+    import os
+
+    return [round(value, 2) for value in os.getloadavg()] if hasattr(os, "getloadavg") else []
 
 
 def _cpu_count() -> int:

@@ -141,8 +141,9 @@ class ColdStartSuite:
             )
         main.notes.append(
             "Timed inside each process with perf_counter (interpreter start-up excluded), bytecode caches "
-            "warm, Lambda-like environment (AWS_LAMBDA_FUNCTION_NAME set, so Powertools traces as with "
-            "Tracing: Active). The floor builds its clients from one boto3 session."
+            "warm, Lambda-like environment (AWS_LAMBDA_FUNCTION_NAME and LAMBDA_TASK_ROOT set, so "
+            "Powertools and the X-Ray SDK trace as with Tracing: Active). The floor builds its clients "
+            "from one boto3 session. Wall time stretches with the machine's load; CPU time much less."
         )
         return [main, detail]
 

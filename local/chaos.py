@@ -124,7 +124,7 @@ class Plan:
 
 def build_plan(events: int, seed: int = DEFAULT_SEED) -> Plan:  # noqa: PLR0915 - one recipe, read top down
     """About ``events`` pushes (duplicates and poison included) with the faults above, from ``seed``."""
-    generator = scenarios._Generator(seed)
+    generator = scenarios.Generator(seed)
     # the faults' own stream (not a secret): the lifecycles do not depend on them
     rng = random.Random(seed + 1)  # noqa: S311
     poison_count = max(1, round(events * POISON_SHARE))
@@ -146,15 +146,15 @@ def build_plan(events: int, seed: int = DEFAULT_SEED) -> Plan:  # noqa: PLR0915 
     poison: dict[str, str] = {}
     for number in range(poison_count):
         at = start + timedelta(seconds=generator.rng.randint(600, 20 * 3600))
-        order = scenarios._Order(
+        order = scenarios.ScenarioOrder(
             f"X{number + 1:04d}",
             scenarios.DOUYIN,
             scenarios.DOUYIN_SHOPS[number % 2],
-            generator._digits("69", 19),
+            generator.digits("69", 19),
             at,
-            generator._lines(),
+            generator.lines(),
         )
-        bad_payment_id = f"PAY{generator._digits('2026', 20)}{scenarios.PERCENT_ENCODED_ZWSP}"
+        bad_payment_id = f"PAY{generator.digits('2026', 20)}{scenarios.PERCENT_ENCODED_ZWSP}"
         step = generator._douyin_step(order, 0, at, 105, payment_id=bad_payment_id, poison=True)
         by_order[step.order_ref] = [step]
         poison[step.order_ref] = step.step_id

@@ -169,7 +169,7 @@ CATALOG: Sequence[tuple[str, str, str, str]] = (
 
 
 @dataclass
-class _Step:
+class ScenarioStep:
     step_id: str
     platform: str
     shop_id: str
@@ -197,7 +197,7 @@ def _iso(moment: datetime) -> str:
 
 
 @dataclass(frozen=True)
-class _Order:
+class ScenarioOrder:
     """What every step of one order shares."""
 
     key: str  # short name in the scenario file: D001 (Douyin), S001, W001; P1.. for poison
@@ -225,20 +225,26 @@ class _Order:
         }
 
 
-class _Generator:
+class Generator:
+    """Builds a scenario's orders and steps from one seed.
+
+    Public so the other generators build on it: :mod:`local.scenario_platforms` (the other
+    platforms' lifecycles) and :mod:`local.chaos` (poison messages) use its helpers.
+    """
+
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
-        self.steps: list[_Step] = []
+        self.steps: list[ScenarioStep] = []
         self.orders: dict[str, dict[str, Any]] = {}
         self.serial = 0
 
     # ---- shared helpers
 
-    def _next_serial(self) -> int:
+    def next_serial(self) -> int:
         self.serial += 1
         return self.serial
 
-    def _lines(self, min_items: int = 1) -> list[dict[str, Any]]:
+    def lines(self, min_items: int = 1) -> list[dict[str, Any]]:
         picks = self.rng.sample(list(CATALOG), k=self.rng.choice((1, 1, 2, 3)))
         lines: list[dict[str, Any]] = [
             {"sku_id": sku, "quantity": self.rng.choice((1, 1, 1, 2, 3))} for sku, *_ in picks
@@ -247,7 +253,7 @@ class _Generator:
             lines[0]["quantity"] = int(lines[0]["quantity"]) + 1
         return lines
 
-    def _times(self, start: datetime, count: int) -> list[datetime]:
+    def times(self, start: datetime, count: int) -> list[datetime]:
         times = [start]
         for _ in range(count - 1):
             # payment within minutes, then hours between warehouse steps
@@ -255,16 +261,16 @@ class _Generator:
             times.append(times[-1] + timedelta(seconds=gap))
         return times
 
-    def _digits(self, prefix: str, length: int) -> str:
+    def digits(self, prefix: str, length: int) -> str:
         """``prefix`` followed by random digits up to ``length`` characters."""
         return prefix + "".join(str(self.rng.randint(0, 9)) for _ in range(length - len(prefix)))
 
-    def _uuid(self) -> str:
+    def uuid(self) -> str:
         hexdigits = f"{self.rng.getrandbits(128):032x}"
         return f"{hexdigits[:8]}-{hexdigits[8:12]}-4{hexdigits[13:16]}-a{hexdigits[17:20]}-{hexdigits[20:32]}"
 
-    def _add(self, order: _Order, position: int, at: datetime, **step: Any) -> _Step:
-        added = _Step(
+    def add(self, order: ScenarioOrder, position: int, at: datetime, **step: Any) -> ScenarioStep:
+        added = ScenarioStep(
             step_id=order.step_id(position),
             platform=order.platform,
             shop_id=order.shop_id,
@@ -275,7 +281,7 @@ class _Generator:
         self.steps.append(added)
         return added
 
-    def _register(self, order: _Order, final: tuple[str, str], *, steps: int, cleaning: bool) -> None:
+    def register(self, order: ScenarioOrder, final: tuple[str, str], *, steps: int, cleaning: bool) -> None:
         self.orders[order.ref] = {
             "key": order.key,
             "platform": order.platform,
@@ -288,17 +294,17 @@ class _Generator:
     # ---- Douyin
 
     def douyin(self, index: int, start: datetime) -> None:
-        lifecycle = _weighted(self.rng, DOUYIN_LIFECYCLES)
-        times = self._times(start, len(lifecycle))
-        order = _Order(
+        lifecycle = weighted(self.rng, DOUYIN_LIFECYCLES)
+        times = self.times(start, len(lifecycle))
+        order = ScenarioOrder(
             f"D{index + 1:03d}",
             DOUYIN,
             DOUYIN_SHOPS[index % len(DOUYIN_SHOPS)],
-            self._digits("69", 19),
+            self.digits("69", 19),
             times[0],
-            self._lines(),
+            self.lines(),
         )
-        payment_id = f"PAY{self._digits('2026', 20)}"
+        payment_id = f"PAY{self.digits('2026', 20)}"
         zwsp = self.rng.random() < ZWSP_SHARE
         if zwsp:
             payment_id += ZERO_WIDTH_SPACE
@@ -313,13 +319,13 @@ class _Generator:
         # The last push is always sent after the last truth change, so the snapshot it fetches is
         # the final one: its payment id (if any) must be seen, and cleaned.
         final_has_payment_id = "payment_id" in steps[-1].truth["args"]
-        self._register(
+        self.register(
             order, DOUYIN_EXPECTED[lifecycle[-1]], steps=len(steps), cleaning=zwsp and final_has_payment_id
         )
 
     def _douyin_step(
         self,
-        order: _Order,
+        order: ScenarioOrder,
         position: int,
         at: datetime,
         status: int,
@@ -327,13 +333,13 @@ class _Generator:
         main: int | None = None,
         payment_id: str | None = None,
         poison: bool = False,
-    ) -> _Step:
+    ) -> ScenarioStep:
         args = order.factory_args(at, shop_id=order.shop_id, status=status)
         if main is not None:
             args["main_status"] = main
         if payment_id is not None:
             args["payment_id"] = payment_id
-        return self._add(
+        return self.add(
             order,
             position,
             at,
@@ -344,27 +350,33 @@ class _Generator:
                 "builder": "douyin_push",
                 "app_key": DOUYIN_APP_KEY,
                 "tag": DOUYIN_TAGS.get(status, "100"),
-                "msg_id": self._digits("7", 19),
+                "msg_id": self.digits("7", 19),
             },
         )
 
     # ---- Shopify
 
     def _shopify_id(self) -> str:
-        return str(5_600_000_000_000 + self._next_serial() * 7919 + self.rng.randint(0, 7000))
+        return str(5_600_000_000_000 + self.next_serial() * 7919 + self.rng.randint(0, 7000))
 
     def shopify(self, index: int, start: datetime) -> None:
-        lifecycle = _weighted(self.rng, SHOPIFY_LIFECYCLES)
-        times = self._times(start, len(lifecycle))
+        lifecycle = weighted(self.rng, SHOPIFY_LIFECYCLES)
+        times = self.times(start, len(lifecycle))
         shop = SHOPIFY_SHOPS[index % len(SHOPIFY_SHOPS)]
-        order = _Order(f"S{index + 1:03d}", SHOPIFY, shop, self._shopify_id(), times[0], self._lines())
+        order = ScenarioOrder(f"S{index + 1:03d}", SHOPIFY, shop, self._shopify_id(), times[0], self.lines())
         for position, (stage, at) in enumerate(zip(lifecycle, times, strict=True)):
             self._shopify_step(order, position, at, stage)
-        self._register(order, SHOPIFY_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
+        self.register(order, SHOPIFY_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
 
     def _shopify_step(
-        self, order: _Order, position: int, at: datetime, stage: str, *, drop_fields: Sequence[str] = ()
-    ) -> _Step:
+        self,
+        order: ScenarioOrder,
+        position: int,
+        at: datetime,
+        stage: str,
+        *,
+        drop_fields: Sequence[str] = (),
+    ) -> ScenarioStep:
         args = {
             "order_id": int(order.order_id),
             "shop_domain": order.shop_id,
@@ -377,7 +389,7 @@ class _Generator:
         truth: dict[str, Any] = {"factory": "shopify_order", "args": args}
         if drop_fields:
             truth["drop_fields"] = list(drop_fields)
-        return self._add(
+        return self.add(
             order,
             position,
             at,
@@ -388,26 +400,28 @@ class _Generator:
                 "builder": "shopify_webhook",
                 "topic": SHOPIFY_TOPICS[stage],
                 "shop_domain": order.shop_id,
-                "webhook_id": self._uuid(),
+                "webhook_id": self.uuid(),
             },
         )
 
     # ---- WeChat Channels
 
     def wechat(self, index: int, start: datetime) -> None:
-        lifecycle = _weighted(self.rng, WECHAT_LIFECYCLES)
+        lifecycle = weighted(self.rng, WECHAT_LIFECYCLES)
         has_aftersale = any(aftersale for _, aftersale in lifecycle)
-        times = self._times(start, len(lifecycle))
-        lines = self._lines(min_items=2 if has_aftersale else 1)
-        order = _Order(f"W{index + 1:03d}", WECHAT, WECHAT_APP_ID, self._digits("37", 19), times[0], lines)
-        transaction_id = f"4200{self._digits('2026', 24)}"
+        times = self.times(start, len(lifecycle))
+        lines = self.lines(min_items=2 if has_aftersale else 1)
+        order = ScenarioOrder(
+            f"W{index + 1:03d}", WECHAT, WECHAT_APP_ID, self.digits("37", 19), times[0], lines
+        )
+        transaction_id = f"4200{self.digits('2026', 24)}"
         for position, ((status, aftersale), at) in enumerate(zip(lifecycle, times, strict=True)):
             self._wechat_step(order, position, at, status, aftersale=aftersale, payment_id=transaction_id)
-        self._register(order, WECHAT_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
+        self.register(order, WECHAT_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
 
     def _wechat_step(
         self,
-        order: _Order,
+        order: ScenarioOrder,
         position: int,
         at: datetime,
         status: int,
@@ -416,7 +430,7 @@ class _Generator:
         payment_id: str | None = None,
         event: str | None = None,
         poison: bool = False,
-    ) -> _Step:
+    ) -> ScenarioStep:
         args = order.factory_args(at, app_id=order.shop_id, status=status)
         if payment_id and status not in (10, 250):
             args["payment_id"] = payment_id
@@ -426,7 +440,7 @@ class _Generator:
             args["aftersale_finished"] = {order.lines[0]["sku_id"]: 1}
         if event is None:
             event = WECHAT_AFTERSALE_EVENT if aftersale else WECHAT_EVENTS[status]
-        return self._add(
+        return self.add(
             order,
             position,
             at,
@@ -437,7 +451,7 @@ class _Generator:
                 "builder": "wechat_push",
                 "app_id": order.shop_id,
                 "event": event,
-                "nonce": self._digits("1", 10),
+                "nonce": self.digits("1", 10),
             },
         )
 
@@ -450,34 +464,34 @@ class _Generator:
         def when() -> datetime:
             return start + timedelta(seconds=self.rng.randint(600, 20 * 3600))
 
-        def record(step: _Step, code: str, note: str) -> None:
+        def record(step: ScenarioStep, code: str, note: str) -> None:
             poisons.append({"order_ref": step.order_ref, "code": code, "step": step.step_id, "note": note})
 
         for status in (105, 2):
             at = when()
-            order = _Order(
-                f"P{len(poisons) + 1}", DOUYIN, DOUYIN_SHOPS[0], self._digits("69", 19), at, self._lines()
+            order = ScenarioOrder(
+                f"P{len(poisons) + 1}", DOUYIN, DOUYIN_SHOPS[0], self.digits("69", 19), at, self.lines()
             )
-            bad_payment_id = f"PAY{self._digits('2026', 20)}{PERCENT_ENCODED_ZWSP}"
+            bad_payment_id = f"PAY{self.digits('2026', 20)}{PERCENT_ENCODED_ZWSP}"
             step = self._douyin_step(order, 0, at, status, payment_id=bad_payment_id, poison=True)
             record(step, "PAY_PARSE_ERR", "payment id ending in the literal text %E2%80%8B")
 
         at = when()
-        order = _Order(
-            f"P{len(poisons) + 1}", DOUYIN, DOUYIN_SHOPS[1], self._digits("69", 19), at, self._lines()
+        order = ScenarioOrder(
+            f"P{len(poisons) + 1}", DOUYIN, DOUYIN_SHOPS[1], self.digits("69", 19), at, self.lines()
         )
         record(self._douyin_step(order, 0, at, 999, poison=True), "UNKNOWN_STATUS", "order_status 999")
 
         at = when()
-        order = _Order(
-            f"P{len(poisons) + 1}", WECHAT, WECHAT_APP_ID, self._digits("37", 19), at, self._lines()
+        order = ScenarioOrder(
+            f"P{len(poisons) + 1}", WECHAT, WECHAT_APP_ID, self.digits("37", 19), at, self.lines()
         )
         step = self._wechat_step(order, 0, at, 999, event="channels_ec_order_pay", poison=True)
         record(step, "UNKNOWN_STATUS", "status 999")
 
         for shop in SHOPIFY_SHOPS:
             at = when()
-            order = _Order(f"P{len(poisons) + 1}", SHOPIFY, shop, self._shopify_id(), at, self._lines())
+            order = ScenarioOrder(f"P{len(poisons) + 1}", SHOPIFY, shop, self._shopify_id(), at, self.lines())
             missing = ("financial_status", "currency", "line_items")
             step = self._shopify_step(order, 0, at, "paid", drop_fields=missing)
             record(step, "SCHEMA_INVALID", "body without " + ", ".join(missing))
@@ -485,7 +499,7 @@ class _Generator:
         return poisons
 
 
-def _weighted(rng: random.Random, choices: Sequence[tuple[int, Any]]) -> Any:
+def weighted(rng: random.Random, choices: Sequence[tuple[int, Any]]) -> Any:
     weights = [weight for weight, _ in choices]
     return rng.choices([value for _, value in choices], weights=weights, k=1)[0]
 
@@ -513,7 +527,7 @@ def generate(
     >>> len(scenario["oracle"]["orders"])
     15
     """
-    generator = _Generator(seed)
+    generator = Generator(seed)
     day = timedelta(hours=20)
     for index in range(orders_per_platform):
         for platform_builder in (generator.douyin, generator.shopify, generator.wechat):
@@ -564,7 +578,7 @@ def _count_codes(poisons: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _replay_order(generator: _Generator) -> tuple[list[list[str]], int, int]:
+def _replay_order(generator: Generator) -> tuple[list[list[str]], int, int]:
     """Interleave every order's truth updates and pushes in time, then add the platforms' faults.
 
     A pulled step (Pinduoduo, Taobao) has no push: ``poll`` actions every
@@ -573,7 +587,7 @@ def _replay_order(generator: _Generator) -> tuple[list[list[str]], int, int]:
     """
     rng = generator.rng
     actions: list[tuple[datetime, int, list[str]]] = []
-    by_order: dict[str, list[_Step]] = {}
+    by_order: dict[str, list[ScenarioStep]] = {}
     for step in generator.steps:
         by_order.setdefault(step.order_ref, []).append(step)
     sequence = 0

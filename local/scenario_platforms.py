@@ -10,7 +10,7 @@ Pushes: Xiaohongshu's signed status messages (``data`` a JSON string; status 4 p
 lifecycles, as the platform does), Kuaishou's AES-encrypted messages, WooCommerce's signed
 ``order.created``/``order.updated`` deliveries (the whole order: a late one carries an old state)
 and WeChat Pay's signed, AEAD-encrypted payment and refund notifications. They get the same
-duplicates and late deliveries as the first three platforms (:func:`local.scenario._replay_order`).
+duplicates and late deliveries as the first three platforms (:func:`local.scenario.generate`).
 
 Pulls: a Pinduoduo or Taobao step only changes the truth (Taobao also publishes a TMC message,
 except on :data:`TMC_MISSED_SHARE` of steps, which only the ``trades.sold.increment`` backstop
@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from local.scenario import PushRequest, _Generator, _Order, _Step
+    from local.scenario import Generator, PushRequest, ScenarioOrder, ScenarioStep
 
 XIAOHONGSHU, KUAISHOU, WOOCOMMERCE = "xiaohongshu", "kuaishou", "woocommerce"
 WECHAT_MINI, PINDUODUO, TAOBAO = "wechat_mini", "pinduoduo", "taobao"
@@ -212,7 +212,7 @@ def orders_per_platform(first_three: int) -> int:
 # --------------------------------------------------------------------------- the generators
 
 
-def generate(gen: _Generator, platform: str, index: int, start: datetime) -> None:
+def generate(gen: Generator, platform: str, index: int, start: datetime) -> None:
     """Add one order of ``platform`` (its lifecycle chosen by ``gen.rng``) to ``gen``."""
     {
         XIAOHONGSHU: _xiaohongshu,
@@ -224,43 +224,43 @@ def generate(gen: _Generator, platform: str, index: int, start: datetime) -> Non
     }[platform](gen, index, start)
 
 
-def _lifecycle(gen: _Generator, lifecycles: Sequence[tuple[int, Any]], index: int) -> Any:
+def _lifecycle(gen: Generator, lifecycles: Sequence[tuple[int, Any]], index: int) -> Any:
     """The ``index``-th order's lifecycle: each one once first (the demo has few orders of these
     platforms, and every lifecycle must be seen), then weighted at random."""
-    from local.scenario import _weighted
+    from local.scenario import weighted
 
     if index < len(lifecycles):
         return lifecycles[index][1]
-    return _weighted(gen.rng, lifecycles)
+    return weighted(gen.rng, lifecycles)
 
 
-def _order(  # noqa: PLR0917 - local.scenario._Order's fields, in its order
+def _order(  # noqa: PLR0917 - local.scenario.ScenarioOrder's fields, in its order
     key: str, platform: str, shop: str, order_id: str, created: datetime, lines: Any
-) -> _Order:
-    from local.scenario import _Order
+) -> ScenarioOrder:
+    from local.scenario import ScenarioOrder
 
-    return _Order(key, platform, shop, order_id, created, lines)
+    return ScenarioOrder(key, platform, shop, order_id, created, lines)
 
 
-def _xiaohongshu(gen: _Generator, index: int, start: datetime) -> None:
+def _xiaohongshu(gen: Generator, index: int, start: datetime) -> None:
     lifecycle = _lifecycle(gen, XHS_LIFECYCLES, index)
-    times = gen._times(start, len(lifecycle))
+    times = gen.times(start, len(lifecycle))
     order = _order(
         f"XH{index + 1:03d}",
         XIAOHONGSHU,
         XHS_SELLER,
-        "P" + gen._digits("73", 18),
+        "P" + gen.digits("73", 18),
         times[0],
-        gen._lines(),
+        gen.lines(),
     )
-    payment_no = gen._digits("XHS2026", 24)
+    payment_no = gen.digits("XHS2026", 24)
     for position, ((status, after_sale), at) in enumerate(zip(lifecycle, times, strict=True)):
         _xiaohongshu_step(gen, order, position, at, status, after_sale, payment_no=payment_no)
-    gen._register(order, XHS_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
+    gen.register(order, XHS_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
 
 
 def _xiaohongshu_step(  # noqa: PLR0917 - one step's coordinates, as local.scenario's steps take them
-    gen: _Generator,
+    gen: Generator,
     order: Any,
     position: int,
     at: datetime,
@@ -269,11 +269,11 @@ def _xiaohongshu_step(  # noqa: PLR0917 - one step's coordinates, as local.scena
     *,
     payment_no: str,
     poison: bool = False,
-) -> _Step:
+) -> ScenarioStep:
     args = order.factory_args(at, seller_id=order.shop_id, status=status, after_sales_status=after_sale)
     if status not in (1, 9):
         args["payment_no"] = payment_no
-    return gen._add(
+    return gen.add(
         order,
         position,
         at,
@@ -284,40 +284,40 @@ def _xiaohongshu_step(  # noqa: PLR0917 - one step's coordinates, as local.scena
     )
 
 
-def _kuaishou(gen: _Generator, index: int, start: datetime) -> None:
+def _kuaishou(gen: Generator, index: int, start: datetime) -> None:
     lifecycle = _lifecycle(gen, KS_LIFECYCLES, index)
-    times = gen._times(start, len(lifecycle))
+    times = gen.times(start, len(lifecycle))
     # Kuaishou orders have one item (one SKU, any quantity).
     order = _order(
-        f"KS{index + 1:03d}", KUAISHOU, KS_SELLER, gen._digits("24192", 16), times[0], gen._lines()[:1]
+        f"KS{index + 1:03d}", KUAISHOU, KS_SELLER, gen.digits("24192", 16), times[0], gen.lines()[:1]
     )
     for position, ((status, refunds), at) in enumerate(zip(lifecycle, times, strict=True)):
         args = order.factory_args(at, seller_id=order.shop_id, status=status, refund_statuses=list(refunds))
-        gen._add(
+        gen.add(
             order,
             position,
             at,
             native=f"status={status}" + (f";refundStatus={','.join(map(str, refunds))}" if refunds else ""),
             expected=KS_EXPECTED[(status, refunds)],
             truth={"factory": "kuaishou_order", "args": args},
-            push={"builder": "kuaishou_push", "app_key": KS_APP_KEY, "event_id": gen._uuid()},
+            push={"builder": "kuaishou_push", "app_key": KS_APP_KEY, "event_id": gen.uuid()},
         )
-    gen._register(order, KS_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
+    gen.register(order, KS_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
 
 
-def _woocommerce(gen: _Generator, index: int, start: datetime) -> None:
+def _woocommerce(gen: Generator, index: int, start: datetime) -> None:
     lifecycle = _lifecycle(gen, WOO_LIFECYCLES, index)
-    times = gen._times(start, len(lifecycle))
-    order_id = str(41000 + gen._next_serial())
-    order = _order(f"WC{index + 1:03d}", WOOCOMMERCE, WOO_SITE, order_id, times[0], gen._lines())
-    transaction_id = gen._digits("2026101222001", 28)
+    times = gen.times(start, len(lifecycle))
+    order_id = str(41000 + gen.next_serial())
+    order = _order(f"WC{index + 1:03d}", WOOCOMMERCE, WOO_SITE, order_id, times[0], gen.lines())
+    transaction_id = gen.digits("2026101222001", 28)
     for position, ((status, part_refunded), at) in enumerate(zip(lifecycle, times, strict=True)):
         _woocommerce_step(gen, order, position, at, status, part_refunded, transaction_id=transaction_id)
-    gen._register(order, WOO_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
+    gen.register(order, WOO_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
 
 
 def _woocommerce_step(  # noqa: PLR0917 - one step's coordinates, as local.scenario's steps take them
-    gen: _Generator,
+    gen: Generator,
     order: Any,
     position: int,
     at: datetime,
@@ -326,13 +326,13 @@ def _woocommerce_step(  # noqa: PLR0917 - one step's coordinates, as local.scena
     *,
     transaction_id: str,
     poison: bool = False,
-) -> _Step:
+) -> ScenarioStep:
     args = order.factory_args(at, site=order.shop_id, status=status)
     if status in ("processing", "completed", "refunded"):
         args["transaction_id"] = transaction_id
     if part_refunded:
         args["refunded"] = str(_price(order.lines[0]))
-    return gen._add(
+    return gen.add(
         order,
         position,
         at,
@@ -354,20 +354,20 @@ def _price(line: Mapping[str, Any]) -> Decimal:
     return next(Decimal(price) for sku, _, _, price in CATALOG if sku == line["sku_id"])
 
 
-def _wechat_mini(gen: _Generator, index: int, start: datetime) -> None:
+def _wechat_mini(gen: Generator, index: int, start: datetime) -> None:
     lifecycle = _lifecycle(gen, MINI_LIFECYCLES, index)
-    times = gen._times(start, len(lifecycle))
+    times = gen.times(start, len(lifecycle))
     needs_two = any(state == "part" for _, state in lifecycle)
-    lines = gen._lines(min_items=2 if needs_two else 1)
+    lines = gen.lines(min_items=2 if needs_two else 1)
     if needs_two and len(lines) == 1:
         lines = [
             *lines,
             {"sku_id": next(sku for sku, *_ in _catalog() if sku != lines[0]["sku_id"]), "quantity": 1},
         ]
-    trade_no = f"MINI-{gen._digits('2026', 16)}"
+    trade_no = f"MINI-{gen.digits('2026', 16)}"
     order = _order(f"WM{index + 1:03d}", WECHAT_MINI, MINI_APP, trade_no, times[0], lines)
-    transaction_id = f"4200{gen._digits('2026', 24)}"
-    refund_id = gen._digits("5000", 29)
+    transaction_id = f"4200{gen.digits('2026', 24)}"
+    refund_id = gen.digits("5000", 29)
     total = sum(_price(line) * int(line["quantity"]) for line in lines)
     for position, ((event_type, state), at) in enumerate(zip(lifecycle, times, strict=True)):
         args = order.factory_args(
@@ -381,7 +381,7 @@ def _wechat_mini(gen: _Generator, index: int, start: datetime) -> None:
                 "refund_fen": int(refund * 100),
                 "refund_id": refund_id,
             }
-        gen._add(
+        gen.add(
             order,
             position,
             at,
@@ -390,7 +390,7 @@ def _wechat_mini(gen: _Generator, index: int, start: datetime) -> None:
             truth={"factory": "wechat_mini_order", "args": args},
             push=push,
         )
-    gen._register(order, MINI_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
+    gen.register(order, MINI_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
 
 
 def _catalog() -> Sequence[tuple[str, str, str, str]]:
@@ -403,17 +403,17 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _pinduoduo(gen: _Generator, index: int, start: datetime) -> None:
+def _pinduoduo(gen: Generator, index: int, start: datetime) -> None:
     lifecycle = _lifecycle(gen, PDD_LIFECYCLES, index)
-    times = gen._times(start, len(lifecycle))
-    order_sn = f"{start.strftime('%y%m%d')}-{gen._digits('', 15)}"
-    order = _order(f"PD{index + 1:03d}", PINDUODUO, PDD_MALL, order_sn, times[0], gen._lines())
-    pay_no = gen._digits("XP01261012", 24)
+    times = gen.times(start, len(lifecycle))
+    order_sn = f"{start.strftime('%y%m%d')}-{gen.digits('', 15)}"
+    order = _order(f"PD{index + 1:03d}", PINDUODUO, PDD_MALL, order_sn, times[0], gen.lines())
+    pay_no = gen.digits("XP01261012", 24)
     for position, ((status, refund), at) in enumerate(zip(lifecycle, times, strict=True)):
         args = order.factory_args(
             at, mall_id=order.shop_id, order_status=status, refund_status=refund, pay_no=pay_no
         )
-        gen._add(
+        gen.add(
             order,
             position,
             at,
@@ -422,23 +422,23 @@ def _pinduoduo(gen: _Generator, index: int, start: datetime) -> None:
             truth={"factory": "pinduoduo_order", "args": args},
             push={"builder": "pull"},
         )
-    gen._register(order, PDD_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
+    gen.register(order, PDD_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
 
 
-def _taobao(gen: _Generator, index: int, start: datetime) -> None:
+def _taobao(gen: Generator, index: int, start: datetime) -> None:
     from local.simulators import taobao as taobao_sim
 
     lifecycle = _lifecycle(gen, TB_LIFECYCLES, index)
-    times = gen._times(start, len(lifecycle))
+    times = gen.times(start, len(lifecycle))
     two_lines = any(len(refunds) == 2 for _, refunds in lifecycle)
-    lines = gen._lines(min_items=2 if two_lines else 1)
+    lines = gen.lines(min_items=2 if two_lines else 1)
     if two_lines and len(lines) == 1:
         lines = [
             *lines,
             {"sku_id": next(sku for sku, *_ in _catalog() if sku != lines[0]["sku_id"]), "quantity": 1},
         ]
-    order = _order(f"TB{index + 1:03d}", TAOBAO, TB_SELLER, gen._digits("33", 16), times[0], lines)
-    alipay_no = gen._digits("2026101222001", 28)
+    order = _order(f"TB{index + 1:03d}", TAOBAO, TB_SELLER, gen.digits("33", 16), times[0], lines)
+    alipay_no = gen.digits("2026101222001", 28)
     for position, ((status, refunds), at) in enumerate(zip(lifecycle, times, strict=True)):
         args = order.factory_args(
             at, seller_id=order.shop_id, status=status, line_refunds=list(refunds), alipay_no=alipay_no
@@ -449,7 +449,7 @@ def _taobao(gen: _Generator, index: int, start: datetime) -> None:
             else taobao_sim.TOPIC_BY_STATUS[status]
         )
         missed = gen.rng.random() < TMC_MISSED_SHARE
-        gen._add(
+        gen.add(
             order,
             position,
             at,
@@ -458,17 +458,17 @@ def _taobao(gen: _Generator, index: int, start: datetime) -> None:
             truth={"factory": "taobao_trade", "args": args},
             push={"builder": "pull", "tmc_topic": None if missed else topic},
         )
-    gen._register(order, TB_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
+    gen.register(order, TB_EXPECTED[lifecycle[-1]], steps=len(lifecycle), cleaning=False)
 
 
-def poison(gen: _Generator, start: datetime, when: Any, record: Any) -> None:
+def poison(gen: Generator, start: datetime, when: Any, record: Any) -> None:
     """Authentic messages of the new platforms that the sanitizer must reject with a stable code."""
     at = when()
-    order = _order("P7", XIAOHONGSHU, XHS_SELLER, "P" + gen._digits("73", 18), at, gen._lines())
+    order = _order("P7", XIAOHONGSHU, XHS_SELLER, "P" + gen.digits("73", 18), at, gen.lines())
     step = _xiaohongshu_step(gen, order, 0, at, 99, 1, payment_no="", poison=True)
     record(step, "UNKNOWN_STATUS", "orderStatus 99")
     at = when()
-    order = _order("P8", WOOCOMMERCE, WOO_SITE, str(41000 + gen._next_serial()), at, gen._lines())
+    order = _order("P8", WOOCOMMERCE, WOO_SITE, str(41000 + gen.next_serial()), at, gen.lines())
     step = _woocommerce_step(gen, order, 0, at, "awaiting-pickup", False, transaction_id="", poison=True)
     record(step, "UNKNOWN_STATUS", "a plugin's custom status awaiting-pickup")
 

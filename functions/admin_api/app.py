@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -19,6 +19,7 @@ from oms import composition
 from oms.domain.errors import BadRequestError, OmsError
 from oms.domain.rules import RuleChange
 from oms.http_api import error_reply, iam_caller, json_object
+from oms.tracing import handler_tracer
 
 if __package__:
     from .customers_routes import router as customers_router
@@ -30,7 +31,7 @@ else:  # the Lambda runtime imports app.py as a top-level module from the code d
     from fulfillment import router as fulfillment_router  # type: ignore[no-redef]
 
 logger = Logger()
-tracer = Tracer()
+tracer = handler_tracer()
 app = APIGatewayHttpResolver()
 app.include_router(customers_router)
 app.include_router(fulfillment_router)

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
 from oms.domain.model import Platform
 from oms.observability import count
 from oms.services.polling import INCREMENT_PROFILES
+from oms.tracing import handler_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = handler_tracer()
 
 
 @logger.inject_lambda_context

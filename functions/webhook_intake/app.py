@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -13,9 +13,10 @@ from oms import composition
 from oms.observability import count, messages_received
 from oms.platforms import supported_platforms
 from oms.platforms.base import WebhookRequest
+from oms.tracing import handler_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = handler_tracer()
 app = APIGatewayHttpResolver()
 
 

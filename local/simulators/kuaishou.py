@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
-import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from local.simulators.store import SimulatorStates
 from oms.platforms._common import constant_time_equals
 from oms.platforms.kuaishou.client import ORDER_DETAIL_METHOD, STOCK_UPDATE_METHOD, api_path
 from oms.platforms.kuaishou.signing import api_sign, encrypt
@@ -41,20 +39,7 @@ EVENTS_BY_STATUS: Mapping[int, str] = {
 }
 
 
-@dataclass
-class _State:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    orders: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    stock: dict[tuple[str, str], int] = field(default_factory=dict)
-
-
-_STATES: weakref.WeakKeyDictionary[PlatformSimulator, _State] = weakref.WeakKeyDictionary()
-_STATES_LOCK = threading.Lock()
-
-
-def _state(simulator: PlatformSimulator) -> _State:
-    with _STATES_LOCK:
-        return _STATES.setdefault(simulator, _State())
+_state = SimulatorStates()
 
 
 def base_url(simulator: PlatformSimulator) -> str:

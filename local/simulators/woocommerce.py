@@ -12,14 +12,12 @@ import base64
 import binascii
 import copy
 import json
-import threading
-import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from local.simulators.store import SimulatorStates
 from oms.platforms._common import constant_time_equals
 from oms.platforms.woocommerce.webhook import webhook_signature
 
@@ -34,20 +32,7 @@ HAPPY_PATH: tuple[str, ...] = ("pending", "processing", "completed")
 SITE_ZONE = timezone(timedelta(hours=8))
 
 
-@dataclass
-class _State:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    orders: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    stock: dict[tuple[str, str], int] = field(default_factory=dict)
-
-
-_STATES: weakref.WeakKeyDictionary[PlatformSimulator, _State] = weakref.WeakKeyDictionary()
-_STATES_LOCK = threading.Lock()
-
-
-def _state(simulator: PlatformSimulator) -> _State:
-    with _STATES_LOCK:
-        return _STATES.setdefault(simulator, _State())
+_state = SimulatorStates()
 
 
 def base_url(simulator: PlatformSimulator) -> str:

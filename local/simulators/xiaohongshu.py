@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
-import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from local.simulators.store import SimulatorStates
 from oms.platforms._common import constant_time_equals
 from oms.platforms.xiaohongshu.client import COMMON_CONTROLLER_PATH, ORDER_DETAIL_METHOD, STOCK_SYNC_METHOD
 from oms.platforms.xiaohongshu.push import DEFAULT_PUSH_SIGN_PATH
@@ -35,20 +33,7 @@ PAID_STATUSES = frozenset({2, 3, 4, 5, 6, 7, 10})
 SHIPPED_STATUSES = frozenset({5, 6, 7, 10})
 
 
-@dataclass
-class _State:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    orders: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    stock: dict[tuple[str, str], int] = field(default_factory=dict)
-
-
-_STATES: weakref.WeakKeyDictionary[PlatformSimulator, _State] = weakref.WeakKeyDictionary()
-_STATES_LOCK = threading.Lock()
-
-
-def _state(simulator: PlatformSimulator) -> _State:
-    with _STATES_LOCK:
-        return _STATES.setdefault(simulator, _State())
+_state = SimulatorStates()
 
 
 def base_url(simulator: PlatformSimulator) -> str:

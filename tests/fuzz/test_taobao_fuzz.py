@@ -11,11 +11,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from oms.domain.model import Platform
-from oms.platforms.base import WebhookRequest
 from oms.platforms.taobao import ADAPTER
 from oms.platforms.taobao.client import TaobaoClient, trade_of
-from tests.fuzz.adapter_suite import check_decode, check_parse, check_verify
-from tests.fuzz.pull_support import HostileTransport
+from tests.fuzz.adapter_suite import check_decode, check_parse
+from tests.fuzz.pull_support import HostileTransport, check_pull_client, check_push_refused
 from tests.fuzz.support import (
     DEEP_ARRAY,
     DEEP_OBJECT,
@@ -58,9 +57,7 @@ def client(transport: HostileTransport) -> TaobaoClient:
 @fuzz_settings()
 @given(body=hostile_bytes, header=header_values)
 def test_a_push_is_refused_with_a_typed_error(body: bytes, header: str | None) -> None:
-    # Taobao's TMC is pulled: anything posted to its webhook is refused, typed.
-    headers = {"sign": header} if header is not None else {}
-    check_verify(ADAPTER, WebhookRequest(method="POST", headers=headers, query={}, body=body), SECRETS)
+    check_push_refused(ADAPTER, SECRETS, body, header)
 
 
 @fuzz_settings()
@@ -91,15 +88,16 @@ def test_a_push_is_refused_with_a_typed_error(body: bytes, header: str | None) -
 )
 def test_the_client_reads_any_reply_into_data_or_a_typed_error(body: bytes, status: int) -> None:
     outcome(lambda: trade_of(body))
-    outcome(lambda: client(HostileTransport(body, status)).fetch_order("2200000001", str(TRADE["tid"])))
     outcome(lambda: client(HostileTransport(body, status)).consume_messages())
-    changed = outcome(
-        lambda: client(HostileTransport(body, status, final=END_OF_PAGES)).changed_orders(
-            "2200000001", NOW - timedelta(hours=1), NOW
-        )
+    check_pull_client(
+        client,
+        body,
+        status,
+        shop_id="2200000001",
+        order_id=str(TRADE["tid"]),
+        window=(NOW - timedelta(hours=1), NOW),
+        end_of_pages=END_OF_PAGES,
     )
-    if isinstance(changed, list):
-        assert all(item.updated_at.tzinfo is not None for item in changed)
 
 
 @fuzz_settings()

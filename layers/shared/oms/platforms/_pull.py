@@ -12,14 +12,15 @@ from typing import Any, ClassVar
 
 from oms.domain.errors import SignatureInvalidError
 from oms.domain.model import Platform
+from oms.platforms._adapter import BuildsClient
 from oms.platforms.base import AppSecrets, FramedMessage, FreshnessWindow, WebhookReply, WebhookRequest
 
 
-class PulledPlatformAdapter:
+class PulledPlatformAdapter(BuildsClient):
     """The push half of :class:`~oms.platforms.base.PlatformAdapter` for a platform that does not push.
 
-    Subclasses set ``platform``, ``label`` and ``default_base_url`` and provide ``decode``,
-    ``parse`` and ``client``.
+    Subclasses set ``platform``, ``label``, ``default_base_url`` and ``client_type`` and provide
+    ``decode`` and ``parse``.
     """
 
     platform: ClassVar[Platform]

@@ -5,22 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from oms.domain.alerts import Alert
-from oms.domain.customers import CustomerProfile, MergeRecord, ReviewItem, TimelineEntry
-from oms.domain.envelope import IntakeEnvelope
-from oms.domain.formula import FormulaVersion
-from oms.domain.inventory import Bucket, Incoming, LedgerEntry, LineDemand, StockLevel
-from oms.domain.model import Cohort, FailureRecord, HistoryEntry, Order, Platform
-from oms.domain.order_events import OrderChanged
-from oms.domain.return_chain import Anchor, StoredLink
-from oms.domain.returns import ReturnRecord, Scanner
-from oms.domain.rules import ManagedRule, RuleAudit, RuleChange, RuleSet
-from oms.domain.settlement import SettlementEntry
-from oms.domain.state_machine import Decision
-from oms.domain.surge import SurgeVerdict
-from oms.platforms.base import AppSecrets
+# Only annotations name these types: importing the whole domain here would put every
+# capability's models on every handler's cold start (docs/benchmarks.md, D150).
+if TYPE_CHECKING:
+    from oms.domain.alerts import Alert
+    from oms.domain.customers import CustomerProfile, MergeRecord, ReviewItem, TimelineEntry
+    from oms.domain.envelope import IntakeEnvelope
+    from oms.domain.formula import FormulaVersion
+    from oms.domain.inventory import Bucket, Incoming, LedgerEntry, LineDemand, StockLevel
+    from oms.domain.model import Cohort, FailureRecord, HistoryEntry, Order, Platform
+    from oms.domain.order_events import OrderChanged
+    from oms.domain.return_chain import Anchor, StoredLink
+    from oms.domain.returns import ReturnRecord, Scanner
+    from oms.domain.rules import ManagedRule, RuleAudit, RuleChange, RuleSet
+    from oms.domain.settlement import SettlementEntry
+    from oms.domain.state_machine import Decision
+    from oms.domain.surge import SurgeVerdict
+    from oms.platforms.base import AppSecrets
 
 Clock = Callable[[], datetime]
 

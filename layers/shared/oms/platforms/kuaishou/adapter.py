@@ -17,25 +17,12 @@ The signed time sits inside the ciphertext, so there is no freshness window; the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from oms.domain.envelope import IntakeEnvelope
-from oms.domain.errors import SchemaInvalidError
 from oms.domain.model import OrderEvent, Platform
-from oms.platforms._common import schema_violation
-from oms.platforms.base import (
-    AppSecrets,
-    FramedMessage,
-    FreshnessWindow,
-    HttpTransport,
-    PlatformClient,
-    WebhookReply,
-    WebhookRequest,
-)
+from oms.platforms._push import PushedPlatformAdapter
+from oms.platforms.base import AppSecrets, FramedMessage, WebhookReply, WebhookRequest
 from oms.platforms.kuaishou import push
 from oms.platforms.kuaishou.client import DEFAULT_BASE_URL, KuaishouClient
 from oms.platforms.kuaishou.order import order_event
@@ -43,8 +30,11 @@ from oms.platforms.kuaishou.order import order_event
 ACKNOWLEDGEMENT = json.dumps({"result": 1}, separators=(",", ":"))
 
 
-class KuaishouAdapter:
+class KuaishouAdapter(PushedPlatformAdapter):
     """Open, frame, decode and parse Kuaishou pushes; build the signed API client.
+
+    The app id is the ``app_key`` query parameter merchants may add to the push URL; the only
+    signed time is inside the ciphertext (no freshness window, retries are deduplicated).
 
     Examples
     --------
@@ -53,15 +43,12 @@ class KuaishouAdapter:
     '{"result":1}'
     """
 
-    platform: Platform = Platform.KUAISHOU
-    max_body_bytes: int = 256 * 1024
-    default_base_url: str = DEFAULT_BASE_URL
-    freshness: FreshnessWindow | None = None
-
-    def app_id(self, request: WebhookRequest) -> str | None:
-        """The ``app_key`` query parameter merchants may add to the push URL."""
-        value = request.query.get("app_key")
-        return value.strip() if value and value.strip() else None
+    platform = Platform.KUAISHOU
+    label = "Kuaishou"
+    default_base_url = DEFAULT_BASE_URL
+    acknowledgement = ACKNOWLEDGEMENT
+    client_type = KuaishouClient
+    app_id_query = "app_key"
 
     def handshake(self, request: WebhookRequest, secrets: AppSecrets) -> WebhookReply | None:
         """Acknowledge the clear-text ``{"test":true}`` setup ping; None for real pushes.
@@ -76,16 +63,9 @@ class KuaishouAdapter:
         """Raise ``SignatureInvalidError`` unless the body opens with the app's message key."""
         push.open_push(request, secrets)
 
-    def signed_at(self, request: WebhookRequest) -> datetime | None:
-        """Always ``None``: the only time is inside the ciphertext; retries are deduplicated."""
-        return None
-
     def frame(self, request: WebhookRequest, secrets: AppSecrets) -> list[FramedMessage]:
         """The push as one message, with its plaintext; encrypted test pushes are not enqueued."""
         return push.frame(request, secrets)
-
-    def acknowledge(self) -> WebhookReply:
-        return WebhookReply(status=200, body=ACKNOWLEDGEMENT)
 
     def decode(self, envelope: IntakeEnvelope) -> dict[str, Any]:
         """The decrypted push with ``info`` expanded."""
@@ -95,23 +75,8 @@ class KuaishouAdapter:
         """True for order events: they carry ids, the order comes from ``open.order.detail``."""
         return push.is_order_event(message) and message.get("bizId") not in (None, "")
 
-    def parse(
+    def order_event(
         self, message: dict[str, Any], snapshot: dict[str, Any] | None, envelope: IntakeEnvelope
     ) -> OrderEvent:
         """The canonical event from the order detail (see :func:`.order.order_event`)."""
-        if snapshot is None:
-            raise SchemaInvalidError("a Kuaishou event needs the order detail", field="orderBaseInfo")
-        try:
-            return order_event(message, snapshot, envelope)
-        except ValidationError as error:
-            raise schema_violation(error, what="Kuaishou order") from None
-
-    def client(
-        self,
-        secrets: AppSecrets,
-        transport: HttpTransport,
-        *,
-        base_url: str | None = None,
-        clock: Callable[[], datetime],
-    ) -> PlatformClient:
-        return KuaishouClient(secrets, transport, base_url=base_url, clock=clock)
+        return order_event(message, self.detail(snapshot, field="orderBaseInfo"), envelope)

@@ -17,10 +17,9 @@ from urllib.parse import urlencode
 from oms.domain.errors import (
     BadRequestError,
     CredentialsMissingError,
-    PlatformApiError,
-    SchemaInvalidError,
 )
 from oms.platforms._common import api_reply, secret
+from oms.platforms._seller_api import SellerCredentials
 from oms.platforms.base import AppSecrets, HttpResponse, HttpTransport
 from oms.platforms.kuaishou.signing import (
     HMAC_ENCODINGS,
@@ -88,8 +87,9 @@ class KuaishouClient:
     ) -> None:
         self._app_key = secret(secrets, "app_key", platform="kuaishou")
         self._sign_secret = secret(secrets, "sign_secret", platform="kuaishou")
-        tokens = secrets.get("access_tokens")
-        self._access_tokens: Mapping[str, Any] = tokens if isinstance(tokens, Mapping) else {}
+        self._sellers = SellerCredentials(
+            secrets, platform="kuaishou", label="Kuaishou", default_rate_limit_codes=DEFAULT_RATE_LIMIT_CODES
+        )
         sign_method = secrets.get("sign_method") or SIGN_METHOD_MD5
         encoding = secrets.get("hmac_encoding") or "base64"
         # Unusable settings fail here, typed, rather than as a bad signature on every call.
@@ -103,10 +103,6 @@ class KuaishouClient:
             )
         self._sign_method = str(sign_method)
         self._encoding = cast(HmacEncoding, encoding)
-        codes = secrets.get("rate_limit_codes")
-        self._rate_limit_codes = (
-            frozenset(str(code) for code in codes) if isinstance(codes, list) else DEFAULT_RATE_LIMIT_CODES
-        )
         self._transport = transport
         self._base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self._clock = clock
@@ -161,11 +157,7 @@ class KuaishouClient:
 
     def call(self, method: str, params: Mapping[str, Any], *, shop_id: str) -> dict[str, Any]:
         """Call one API method for one seller; returns the reply's ``data`` (``{}`` when absent)."""
-        access_token = self._access_tokens.get(str(shop_id))
-        if not isinstance(access_token, str) or not access_token:
-            raise CredentialsMissingError(
-                "no Kuaishou access token for this seller", platform="kuaishou", shop_id=str(shop_id)
-            )
+        access_token = self._sellers.access_token(shop_id)
         form = {
             "appkey": self._app_key,
             "method": method,
@@ -189,19 +181,5 @@ class KuaishouClient:
         reply = api_reply(response, platform="Kuaishou", api=method)
         result = reply.get("result")
         if result != SUCCESS_RESULT or response.status >= 400:
-            code = str(result)
-            error = PlatformApiError(
-                f"Kuaishou {method} failed with result {code}",
-                method=method,
-                http_status=response.status,
-                code=code,
-                msg=str(reply.get("error_msg") or reply.get("msg") or "")[:200],
-            )
-            error.retryable = code in self._rate_limit_codes
-            raise error
-        data = reply.get("data")
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            raise SchemaInvalidError(f"Kuaishou {method} reply data is not an object", field="data")
-        return data
+            raise self._sellers.failure(response, reply, method=method, code=str(result), code_name="result")
+        return self._sellers.data(reply, method=method)

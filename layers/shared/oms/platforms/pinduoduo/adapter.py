@@ -14,15 +14,12 @@ One app's secrets::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.model import OrderEvent, Platform
 from oms.platforms._common import envelope_payload
 from oms.platforms._pull import PulledPlatformAdapter
-from oms.platforms.base import AppSecrets, HttpTransport
 from oms.platforms.pinduoduo.client import DEFAULT_BASE_URL, PinduoduoClient, order_info
 from oms.platforms.pinduoduo.parsing import parse_order
 
@@ -33,6 +30,7 @@ class PinduoduoAdapter(PulledPlatformAdapter):
     platform = Platform.PINDUODUO
     label = "Pinduoduo"
     default_base_url = DEFAULT_BASE_URL
+    client_type = PinduoduoClient
 
     def decode(self, envelope: IntakeEnvelope) -> dict[str, Any]:
         """The ``order_info`` of the enqueued detail reply (fractions kept as decimal strings)."""
@@ -42,16 +40,6 @@ class PinduoduoAdapter(PulledPlatformAdapter):
         self, message: dict[str, Any], snapshot: dict[str, Any] | None, envelope: IntakeEnvelope
     ) -> OrderEvent:
         return parse_order(snapshot if snapshot is not None else message, envelope)
-
-    def client(
-        self,
-        secrets: AppSecrets,
-        transport: HttpTransport,
-        *,
-        base_url: str | None = None,
-        clock: Callable[[], datetime],
-    ) -> PinduoduoClient:
-        return PinduoduoClient(secrets, transport, base_url=base_url, clock=clock)
 
 
 ADAPTER = PinduoduoAdapter()

@@ -15,15 +15,12 @@ One app's secrets::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from oms.domain.envelope import IntakeEnvelope
 from oms.domain.model import OrderEvent, Platform
 from oms.platforms._common import envelope_payload
 from oms.platforms._pull import PulledPlatformAdapter
-from oms.platforms.base import AppSecrets, HttpTransport
 from oms.platforms.taobao.client import DEFAULT_BASE_URL, TaobaoClient, trade_of
 from oms.platforms.taobao.parsing import parse_trade
 
@@ -34,6 +31,7 @@ class TaobaoAdapter(PulledPlatformAdapter):
     platform = Platform.TAOBAO
     label = "Taobao"
     default_base_url = DEFAULT_BASE_URL
+    client_type = TaobaoClient
 
     def decode(self, envelope: IntakeEnvelope) -> dict[str, Any]:
         """The ``trade`` of the enqueued ``taobao.trade.fullinfo.get`` reply."""
@@ -43,16 +41,6 @@ class TaobaoAdapter(PulledPlatformAdapter):
         self, message: dict[str, Any], snapshot: dict[str, Any] | None, envelope: IntakeEnvelope
     ) -> OrderEvent:
         return parse_trade(snapshot if snapshot is not None else message, envelope)
-
-    def client(
-        self,
-        secrets: AppSecrets,
-        transport: HttpTransport,
-        *,
-        base_url: str | None = None,
-        clock: Callable[[], datetime],
-    ) -> TaobaoClient:
-        return TaobaoClient(secrets, transport, base_url=base_url, clock=clock)
 
 
 ADAPTER = TaobaoAdapter()

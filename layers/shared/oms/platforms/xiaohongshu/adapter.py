@@ -10,25 +10,13 @@ See ``docs/platforms/xiaohongshu.md``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
 from oms.domain.envelope import IntakeEnvelope
-from oms.domain.errors import SchemaInvalidError
 from oms.domain.model import OrderEvent, Platform
-from oms.platforms._common import schema_violation
-from oms.platforms.base import (
-    AppSecrets,
-    FramedMessage,
-    FreshnessWindow,
-    HttpTransport,
-    PlatformClient,
-    WebhookReply,
-    WebhookRequest,
-)
+from oms.platforms._push import PushedPlatformAdapter
+from oms.platforms.base import AppSecrets, FramedMessage, FreshnessWindow, WebhookRequest
 from oms.platforms.xiaohongshu import push
 from oms.platforms.xiaohongshu.client import DEFAULT_BASE_URL, XiaohongshuClient
 from oms.platforms.xiaohongshu.order import order_event
@@ -40,8 +28,11 @@ ACKNOWLEDGEMENT = json.dumps({"success": True, "code": 0}, separators=(",", ":")
 FRESHNESS = FreshnessWindow(max_age=timedelta(hours=4), max_ahead=timedelta(minutes=5))
 
 
-class XiaohongshuAdapter:
+class XiaohongshuAdapter(PushedPlatformAdapter):
     """Verify, frame, decode and parse Xiaohongshu pushes; build the signed API client.
+
+    The app id is the ``app-key`` header (secrets are kept per app key); there is no
+    URL-verification request.
 
     Examples
     --------
@@ -50,19 +41,13 @@ class XiaohongshuAdapter:
     '{"success":true,"code":0}'
     """
 
-    platform: Platform = Platform.XIAOHONGSHU
-    max_body_bytes: int = 256 * 1024
-    default_base_url: str = DEFAULT_BASE_URL
-    freshness: FreshnessWindow | None = FRESHNESS
-
-    def app_id(self, request: WebhookRequest) -> str | None:
-        """The ``app-key`` header: secrets are kept per app key."""
-        value = request.header(push.APP_KEY_HEADER)
-        return value.strip() if value and value.strip() else None
-
-    def handshake(self, request: WebhookRequest, secrets: AppSecrets) -> WebhookReply | None:
-        """Xiaohongshu has no URL-verification request: always ``None``."""
-        return None
+    platform = Platform.XIAOHONGSHU
+    label = "Xiaohongshu"
+    default_base_url = DEFAULT_BASE_URL
+    acknowledgement = ACKNOWLEDGEMENT
+    client_type = XiaohongshuClient
+    freshness = FRESHNESS
+    app_id_header = push.APP_KEY_HEADER
 
     def verify(self, request: WebhookRequest, secrets: AppSecrets) -> None:
         """Raise ``SignatureInvalidError`` unless the ``sign`` header matches (see :mod:`.push`)."""
@@ -76,9 +61,6 @@ class XiaohongshuAdapter:
         """One message per element of the pushed array."""
         return push.frame(request.body)
 
-    def acknowledge(self) -> WebhookReply:
-        return WebhookReply(status=200, body=ACKNOWLEDGEMENT)
-
     def decode(self, envelope: IntakeEnvelope) -> dict[str, Any]:
         """The message object with ``data`` expanded from its JSON string."""
         return push.decode(envelope)
@@ -88,23 +70,8 @@ class XiaohongshuAdapter:
         data = message.get("data")
         return isinstance(data, dict) and data.get("orderId") not in (None, "")
 
-    def parse(
+    def order_event(
         self, message: dict[str, Any], snapshot: dict[str, Any] | None, envelope: IntakeEnvelope
     ) -> OrderEvent:
         """The canonical event from the order detail (see :func:`.order.order_event`)."""
-        if snapshot is None:
-            raise SchemaInvalidError("a Xiaohongshu event needs the order detail", field="order")
-        try:
-            return order_event(message, snapshot, envelope)
-        except ValidationError as error:
-            raise schema_violation(error, what="Xiaohongshu order") from None
-
-    def client(
-        self,
-        secrets: AppSecrets,
-        transport: HttpTransport,
-        *,
-        base_url: str | None = None,
-        clock: Callable[[], datetime],
-    ) -> PlatformClient:
-        return XiaohongshuClient(secrets, transport, base_url=base_url, clock=clock)
+        return order_event(message, self.detail(snapshot, field="order"), envelope)

@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from oms.domain.errors import CredentialsMissingError, PlatformApiError, SchemaInvalidError
+from oms.domain.errors import SchemaInvalidError
 from oms.platforms._common import api_reply, secret
+from oms.platforms._seller_api import SellerCredentials
 from oms.platforms.base import AppSecrets, HttpResponse, HttpTransport
 from oms.platforms.xiaohongshu.signing import API_VERSION, api_sign
 
@@ -61,11 +62,11 @@ class XiaohongshuClient:
     ) -> None:
         self._app_key = secret(secrets, "app_key", platform="xiaohongshu")
         self._app_secret = secret(secrets, "app_secret", platform="xiaohongshu")
-        tokens = secrets.get("access_tokens")
-        self._access_tokens: Mapping[str, Any] = tokens if isinstance(tokens, Mapping) else {}
-        codes = secrets.get("rate_limit_codes")
-        self._rate_limit_codes = (
-            frozenset(str(code) for code in codes) if isinstance(codes, list) else DEFAULT_RATE_LIMIT_CODES
+        self._sellers = SellerCredentials(
+            secrets,
+            platform="xiaohongshu",
+            label="Xiaohongshu",
+            default_rate_limit_codes=DEFAULT_RATE_LIMIT_CODES,
         )
         self._transport = transport
         self._base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
@@ -104,11 +105,7 @@ class XiaohongshuClient:
 
     def call(self, method: str, params: Mapping[str, Any], *, shop_id: str) -> dict[str, Any]:
         """Call one ``common_controller`` method for one seller; returns the reply's ``data``."""
-        access_token = self._access_tokens.get(str(shop_id))
-        if not isinstance(access_token, str) or not access_token:
-            raise CredentialsMissingError(
-                "no Xiaohongshu access token for this seller", platform="xiaohongshu", shop_id=str(shop_id)
-            )
+        access_token = self._sellers.access_token(shop_id)
         timestamp = str(int(self._clock().timestamp()))
         body = {
             **params,
@@ -132,18 +129,5 @@ class XiaohongshuClient:
         reply = api_reply(response, platform="Xiaohongshu", api=method)
         if reply.get("success") is not True or response.status >= 400:
             code = str(reply.get("error_code", reply.get("code", "")))
-            error = PlatformApiError(
-                f"Xiaohongshu {method} failed with code {code}",
-                method=method,
-                http_status=response.status,
-                code=code,
-                msg=str(reply.get("error_msg") or reply.get("msg") or "")[:200],
-            )
-            error.retryable = code in self._rate_limit_codes
-            raise error
-        data = reply.get("data")
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            raise SchemaInvalidError(f"Xiaohongshu {method} reply data is not an object", field="data")
-        return data
+            raise self._sellers.failure(response, reply, method=method, code=code, code_name="code")
+        return self._sellers.data(reply, method=method)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from oms.services.intake import WebhookIntake
     from oms.services.inventory import InventoryEvents
     from oms.services.inventory_admin import InventoryAdmin
+    from oms.services.inventory_health import InventoryHealthReports
     from oms.services.inventory_surge import SurgeBreaker
     from oms.services.orders import OrderQueries
     from oms.services.polling import OrderPoller
@@ -589,3 +590,20 @@ def surge_breaker() -> SurgeBreaker:
     from oms.services.inventory_surge import SurgeBreaker
 
     return SurgeBreaker(records=inventory_ledger(), alerts=alert_sink(), clock=utc_now)
+
+
+@cache
+def inventory_health_reports() -> InventoryHealthReports:
+    from oms.adapters.aws import client
+    from oms.adapters.inventory_health import DynamoInventoryHealthSource, S3DifferenceFiles
+    from oms.domain.inventory_health import default_weights
+    from oms.services.inventory_health import InventoryHealthReports
+
+    config = settings()
+    return InventoryHealthReports(
+        inventory=DynamoInventoryHealthSource(config.inventory_table, client("dynamodb")),
+        differences=S3DifferenceFiles(config.reports_bucket, client("s3")),
+        reports=report_store(),
+        weights=default_weights(),
+        clock=utc_now,
+    )

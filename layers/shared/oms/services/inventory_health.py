@@ -77,10 +77,9 @@ class InventoryHealthReports:
         """The report of ``month`` up to its end, or up to ``as_of`` (default: now) while it runs."""
         now = as_of or self.clock()
         start, month_end = month.starts_at, month.next().starts_at
+        label = f"{month.year:04d}-{month.month:02d}"
         if start >= now:
-            raise BadRequestError(
-                "the month has not started yet", month=f"{month.year:04d}-{month.month:02d}"
-            )
+            raise BadRequestError("the month has not started yet", month=label)
         end = min(month_end, now)
         table = self.inventory.month(start, end, now)
         rows, unreadable = self.differences.rows(start, end)

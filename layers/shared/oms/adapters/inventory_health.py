@@ -41,7 +41,7 @@ class DynamoInventoryHealthSource:
         oversold: dict[str, set[str]] = {}
         for item in self._scan():
             kind = item.get("type")
-            if kind == "stock_level":
+            if kind == "stock_level" or _is_level(item):
                 levels.append(_level_from(item))
             elif kind == "ledger_entry":
                 at = _time(item.get("at"))
@@ -67,7 +67,9 @@ class DynamoInventoryHealthSource:
     def _scan(self) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "FilterExpression": "#type IN (:level, :entry, :reservation, :bucket_hold, :incident)",
+            # Levels written before they carried a type are known by their key.
+            "FilterExpression": "#type IN (:level, :entry, :reservation, :bucket_hold, :incident) "
+            "OR (begins_with(PK, :stock) AND begins_with(SK, :wh))",
             "ExpressionAttributeNames": {"#type": "type"},
             "ExpressionAttributeValues": {
                 ":level": {"S": "stock_level"},
@@ -75,6 +77,8 @@ class DynamoInventoryHealthSource:
                 ":reservation": {"S": "reservation"},
                 ":bucket_hold": {"S": "bucket_hold"},
                 ":incident": {"S": "oversell_incident"},
+                ":stock": {"S": "STOCK#"},
+                ":wh": {"S": "WH#"},
             },
         }
         while True:
@@ -126,6 +130,10 @@ class S3DifferenceFiles:
                 if not page.get("IsTruncated"):
                     break
                 kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+
+def _is_level(item: dict[str, Any]) -> bool:
+    return str(item.get("PK", "")).startswith("STOCK#") and str(item.get("SK", "")).startswith("WH#")
 
 
 def parse_differences(body: bytes) -> list[SyncDifference] | None:

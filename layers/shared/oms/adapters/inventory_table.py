@@ -895,6 +895,7 @@ class DynamoInventoryLedger:
             ":seq": after.seq,
             ":sku": after.sku,
             ":wh": after.warehouse,
+            ":type": "stock_level",
             ":on_hand_drop": on_hand_drop,
             ":reserved_drop": reserved_drop,
             ":available_drop": available_drop,
@@ -916,7 +917,8 @@ class DynamoInventoryLedger:
                 "TableName": self._table,
                 "Key": to_attributes(level_key(after.sku, after.warehouse)),
                 "UpdateExpression": "SET sku = :sku, warehouse = :wh, on_hand = :on_hand, "
-                "reserved = :reserved, available = :available, seq = :seq",
+                "reserved = :reserved, available = :available, seq = :seq, #type = :type",
+                "ExpressionAttributeNames": {"#type": "type"},
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": to_attributes(values),
             }

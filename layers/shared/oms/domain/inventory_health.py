@@ -304,20 +304,32 @@ def _sku_stockout(
     start: datetime,
     end: datetime,
 ) -> float:
-    """Time at zero availability summed over warehouses (a SKU is out when no warehouse has any)."""
+    """Time at zero availability summed over warehouses (a SKU is out when no warehouse has any).
+
+    Each warehouse's entries are taken in ledger order (``seq``: the order the counters really
+    moved in) with their stamps made non-decreasing, then the warehouses are merged by time. A
+    warehouse whose first movement ever (``seq`` 1) falls in the period did not exist before it:
+    that time is not a stockout.
+    """
     if not levels and not stamped:
         return 0.0
-    ordered = sorted(stamped, key=lambda pair: (pair[1].warehouse, pair[1].seq))
+    by_warehouse: dict[str, list[tuple[datetime, LedgerEntry]]] = {}
+    for at, entry in stamped:
+        by_warehouse.setdefault(entry.warehouse, []).append((at, entry))
     available: dict[str, int] = {level.warehouse: level.available for level in levels}
-    first_seen: set[str] = set()
-    for _, entry in ordered:
-        if entry.warehouse not in first_seen:
-            # A warehouse moved in the period: it started with what its first entry found.
-            first_seen.add(entry.warehouse)
-            available[entry.warehouse] = entry.on_hand_before - entry.reserved_before
+    timeline: list[tuple[datetime, str, int, int]] = []
+    for warehouse, pairs in by_warehouse.items():
+        pairs.sort(key=lambda pair: pair[1].seq)
+        first = pairs[0][1]
+        # Not yet stocked is not out of stock: count it as available until its first movement.
+        available[warehouse] = 1 if first.seq == 1 else first.on_hand_before - first.reserved_before
+        latest = start
+        for at, entry in pairs:
+            latest = max(latest, at)
+            timeline.append((latest, warehouse, entry.seq, entry.on_hand_after - entry.reserved_after))
     at_start = sum(available.values())
     points: list[tuple[datetime, int]] = []
-    for at, entry in sorted(stamped, key=lambda pair: (pair[0], pair[1].warehouse, pair[1].seq)):
-        available[entry.warehouse] = entry.on_hand_after - entry.reserved_after
+    for at, warehouse, _seq, after in sorted(timeline):
+        available[warehouse] = after
         points.append((at, sum(available.values())))
     return stockout_seconds(points, start, end, available_at_start=at_start)

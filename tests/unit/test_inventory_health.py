@@ -194,3 +194,19 @@ def test_the_html_is_self_contained_and_escapes_every_value():
     assert "https://" not in page
     assert "<link" not in page
     assert "<style>" in page
+
+
+def test_a_sku_first_stocked_in_the_month_was_not_out_before_and_stamps_follow_ledger_order():
+    t = START + timedelta(days=10)
+    level = StockLevel("NEW", "main", on_hand=1, reserved=0, seq=4)
+    entries = [
+        (t, _entry(1, Reason.RECEIPT, (0, 1), (0, 0))),
+        (t + timedelta(hours=1), _entry(2, Reason.RESERVE, (1, 1), (0, 1))),  # out from here
+        # paid 10 minutes *before* it was written (a stamp behind the previous one): still out
+        (t + timedelta(minutes=50), _entry(3, Reason.DEDUCT, (1, 0), (1, 0))),
+        (t + timedelta(hours=3), _entry(4, Reason.RECEIPT, (0, 1), (0, 0))),  # back
+    ]
+    entries = [(at, replace(e, sku="NEW")) for at, e in entries]
+    month = InventoryMonth(levels=[level], entries=entries, overdue_holds={}, oversold_lines={})
+    (new,) = month_facts(month, [], START, END)
+    assert new.stockout_seconds == 2 * 3600

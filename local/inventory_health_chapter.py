@@ -95,7 +95,7 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
         if top.get(name) != str(expected[name]):
             chapter.mismatches.append(f"{name}: report {top.get(name)!r}, oracle {expected[name]}")
     reported_hours = float(top.get("stockout_hours") or 0)
-    if abs(reported_hours - float(expected["stockout_hours"])) > 0.01 or reported_hours <= 0:
+    if abs(reported_hours - float(str(expected["stockout_hours"]))) > 0.01 or reported_hours <= 0:
         chapter.mismatches.append(
             f"stockout hours: report {reported_hours}, oracle {expected['stockout_hours']}"
         )

@@ -5,12 +5,14 @@ Two paths of ``oms.adapters.inventory_table.DynamoInventoryLedger``:
 - ``transactional`` (no buckets): ``reserve`` = one ``TransactWriteItems`` (level + ledger entry +
   reservation + operation record), optimistic on the level's ``seq``;
 - ``buckets×N``: the stock handed to N bucket items by ``allocate_buckets``, then
-  ``reserve_from_buckets`` = one conditional ``UpdateItem`` per hold.
+  ``reserve_from_buckets`` = one ``TransactWriteItems`` per hold: the bucket's counter and the
+  line's own hold item (D111; before, the hold was a map entry inside the bucket item, whose size
+  and write units grew with every hold).
 
 Each configuration runs twice, on a fresh table each time:
 
 1. **throughput**: more buyers than units (each wants one), ``THREADS`` at a time, against the
-   locked moto server (both paths) and dynalite (the bucket path: dynalite has no transactions);
+   locked moto server (both paths are transactions now, which dynalite does not have);
    reservations per second = successful holds / wall time. Both servers run on this 2-core
    machine, moto in the benchmark's own process: the figure compares the paths, it is not
    DynamoDB's latency;
@@ -27,19 +29,13 @@ more than its stock raises, and ``oversell`` (0) is what the results carry.
 
 from __future__ import annotations
 
-import shutil
-import socket
 import statistics
-import subprocess
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -54,8 +50,6 @@ from oms.adapters.inventory_table import DynamoInventoryLedger
 from oms.domain.errors import InsufficientStockError
 from oms.domain.inventory import LineDemand, ReservationState, replay
 
-ROOT = Path(__file__).resolve().parents[1]
-DYNALITE = ROOT / "node_modules" / "dynalite" / "cli.js"
 SKU, WAREHOUSE = "HOT", "WH1"
 NOW = datetime(2026, 11, 11, 0, 0, tzinfo=UTC)
 THREADS = 8
@@ -105,65 +99,15 @@ def _create_table(db: Any, name: str, *, indexes: bool) -> str:
     return name
 
 
-@contextmanager
-def _dynalite() -> Iterator[str | None]:
-    """A dynalite server on a free port, or None when node or the package is missing."""
-    node = shutil.which("node")
-    if node is None or not DYNALITE.exists():
-        yield None
-        return
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    process = subprocess.Popen(  # noqa: S603 - a fixed local executable, loopback only
-        [node, str(DYNALITE), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("dynalite did not start") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 class _Run:
     """One configuration on one fresh table: stock in, buyers out, invariants checked."""
 
-    def __init__(self, endpoint: str, table: str, buckets: int, stock: int, *, transactions: bool) -> None:
+    def __init__(self, endpoint: str, table: str, buckets: int, stock: int) -> None:
         self.endpoint, self.table, self.buckets, self.stock = endpoint, table, buckets, stock
         self.admin = DynamoInventoryLedger(table, _client(endpoint))
-        if transactions:
-            self.admin.receive(SKU, WAREHOUSE, stock, "po-1")
-            if buckets:
-                self.admin.allocate_buckets(SKU, WAREHOUSE, buckets, "hot-1")
-        else:
-            self._seed_buckets(_client(endpoint))
-
-    def _seed_buckets(self, db: Any) -> None:
-        # dynalite has no transactions: the ledgered allocation is seeded as its result.
-        from oms.adapters.inventory_table import bucket_key
-        from oms.adapters.orders_table import to_attributes
-
-        for index in range(self.buckets):
-            units = self.stock // self.buckets + (1 if index < self.stock % self.buckets else 0)
-            item = bucket_key(SKU, WAREHOUSE, index) | {
-                "sku": SKU,
-                "warehouse": WAREHOUSE,
-                "bucket_index": index,
-                "allocated": units,
-                "available": units,
-            }
-            db.put_item(TableName=self.table, Item=to_attributes(item) | {"holds": {"M": {}}})
+        self.admin.receive(SKU, WAREHOUSE, stock, "po-1")
+        if buckets:
+            self.admin.allocate_buckets(SKU, WAREHOUSE, buckets, "hot-1")
 
     def buy(self, ledger: DynamoInventoryLedger, n: int) -> bool:
         line = LineDemand(f"B{n}", "1", SKU, WAREHOUSE, 1)
@@ -179,13 +123,10 @@ class _Run:
     def check(self, sold: int, buyers: int) -> int:
         """The ledger's invariants after the run; returns the oversell (raises if any)."""
         level = self.admin.level(SKU, WAREHOUSE)
-        if self.buckets and not self.admin.ledger(SKU, WAREHOUSE):
-            level_reserved, on_hand = self.stock, self.stock  # seeded buckets: no level (dynalite)
-        else:
-            assert replay(self.admin.ledger(SKU, WAREHOUSE)) == (level.on_hand, level.reserved)
-            assert level.available >= 0
-            assert level.reserved <= level.on_hand
-            level_reserved, on_hand = level.reserved, level.on_hand
+        assert replay(self.admin.ledger(SKU, WAREHOUSE)) == (level.on_hand, level.reserved)
+        assert level.available >= 0
+        assert level.reserved <= level.on_hand
+        level_reserved, on_hand = level.reserved, level.on_hand
         if self.buckets:
             buckets = self.admin.buckets(SKU, WAREHOUSE)
             assert all(b.available >= 0 and b.allocated == b.available + b.held for b in buckets)
@@ -205,10 +146,10 @@ class _Run:
         return oversell
 
 
-def _throughput(endpoint: str, name: str, buckets: int, stock: int, *, transactions: bool) -> dict[str, Any]:
+def _throughput(endpoint: str, name: str, buckets: int, stock: int) -> dict[str, Any]:
     db = _client(endpoint)
-    table = _create_table(db, name, indexes=transactions)
-    run = _Run(endpoint, table, buckets, stock, transactions=transactions)
+    table = _create_table(db, name, indexes=True)
+    run = _Run(endpoint, table, buckets, stock)
     buyers = stock * 3 // 2  # demand beyond the stock: the run ends in a sell-out
     ledgers = [DynamoInventoryLedger(table, _client(endpoint)) for _ in range(THREADS)]
     lock = threading.Lock()
@@ -243,7 +184,7 @@ def _units(endpoint: str, name: str, buckets: int, stock: int) -> dict[str, Any]
     """The same traffic one buyer at a time, its writes priced per item by the recorder."""
     db = _client(endpoint)
     table = _create_table(db, name, indexes=True)
-    run = _Run(endpoint, table, buckets, stock, transactions=True)
+    run = _Run(endpoint, table, buckets, stock)
     recorder = AwsRecorder(_client(endpoint))
     recorder.by_function = defaultdict(_PerItemCalls)
     client = _client(endpoint)
@@ -275,20 +216,14 @@ def _key_of(text: str) -> dict[str, Any]:
 
 def measure(stock: int) -> dict[str, Any]:
     configurations: dict[str, Any] = {}
-    with MotoServer() as moto, _dynalite() as dynalite:
+    with MotoServer() as moto:
         for buckets in BUCKETS:
             label = f"buckets×{buckets}" if buckets else "transactional (no buckets)"
             figures: dict[str, Any] = {
                 "buckets": buckets,
-                "throughput_moto": _throughput(
-                    moto.url, f"tp-moto-{buckets}", buckets, stock, transactions=True
-                ),
+                "throughput_moto": _throughput(moto.url, f"tp-moto-{buckets}", buckets, stock),
                 "units": _units(moto.url, f"units-{buckets}", buckets, stock),
             }
-            if buckets and dynalite:
-                figures["throughput_dynalite"] = _throughput(
-                    dynalite, f"tp-dynalite-{buckets}", buckets, stock, transactions=False
-                )
             per_reservation = figures["units"]["hottest_item_units_per_reservation"]
             figures["hottest_item_wcu_per_s"] = {str(rate): rate * per_reservation for rate in ARRIVALS}
             configurations[label] = figures
@@ -297,7 +232,6 @@ def measure(stock: int) -> dict[str, Any]:
         "threads": THREADS,
         "arrivals_per_s": list(ARRIVALS),
         "partition_wcu_per_s": PARTITION_WCU,
-        "dynalite": any("throughput_dynalite" in c for c in configurations.values()),
         "configurations": configurations,
     }
 
@@ -315,7 +249,6 @@ class HotSkuSuite:
             [
                 "path",
                 "moto server: holds/s (median ms each, optimistic retries)",
-                "dynalite: holds/s (median ms each)",
                 "sold / stock",
                 "oversell",
             ],
@@ -333,21 +266,13 @@ class HotSkuSuite:
         limit = result["partition_wcu_per_s"]
         for label, figures in result["configurations"].items():
             moto = figures["throughput_moto"]
-            dynalite = figures.get("throughput_dynalite")
             throughput.rows.append(
                 [
                     label,
                     f"{fmt(moto['reservations_per_s'], 0)} ({fmt(moto['latency_ms_median'], 1)}, "
                     f"{moto['optimistic_retries']})",
-                    f"{fmt(dynalite['reservations_per_s'], 0)} ({fmt(dynalite['latency_ms_median'], 1)})"
-                    if dynalite
-                    else "n/a (transactions)"
-                    if not figures["buckets"]
-                    else "not run (no node)",
                     f"{moto['sold']} / {moto['stock']}",
-                    str(
-                        moto["oversell"] + (dynalite or {}).get("oversell", 0) + figures["units"]["oversell"]
-                    ),
+                    str(moto["oversell"] + figures["units"]["oversell"]),
                 ]
             )
             cells = []

@@ -23,6 +23,7 @@ CHAPTERS: tuple[str, ...] = (
     "returns_chapter",
     "settlement_chapter",
     "flash_sale_chapter",
+    "inventory_health_chapter",
     "customers_chapter",
     "sla_chapter",
 )

@@ -3,10 +3,16 @@ InventoryEventsQueue → inventory_events, all on the local stack over HTTP."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import urllib.request
+from datetime import UTC, datetime
+from decimal import Decimal
 
+from local import simulator
 from local.stack import LocalStack
-from tests.integration.helpers import douyin_truth, minutes, push_douyin
+from tests.integration.helpers import DOUYIN_SHOP, T0, douyin_truth, minutes, push_douyin
 
 
 def put(stack: LocalStack, path: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
@@ -113,3 +119,73 @@ def test_cart_event_surges_trip_the_breaker_once_until_an_operator_clears_it(dra
     assert json.loads(drained.admin_get("/inventory/TEA-4").body)["surge_breaker"] is None
     status, body = put(drained, "/inventory/TEA-4", {})
     assert (status, body["error"]) == (400, "BAD_REQUEST")
+
+
+def test_the_health_report_is_written_to_s3_and_downloadable_through_its_links(drained: LocalStack):
+    # GIVEN one unit of HEALTH-1, a Douyin order for 2 (the ledger refuses: an oversell) and one
+    # for 1 (reserved: nothing left), all through the webhook → inventory_events path
+    put(drained, "/inventory/HEALTH-1", {"reference": "PO-H1", "receipt": 1})
+    for number, quantity, msg in (
+        ("6900000000000004101", 2, "7000000000000004101"),
+        ("6900000000000004102", 1, "7000000000000004102"),
+    ):
+        line = simulator.LineSpec(
+            sku_id="3500000000009", quantity=quantity, unit_price=Decimal("9.90"), out_sku_id="HEALTH-1"
+        )
+        order = simulator.douyin_order(number, DOUYIN_SHOP, 1, minutes(1), [line], create_time=T0)
+        drained.simulator.put_order("douyin", DOUYIN_SHOP, order)
+        push_douyin(drained, order, msg_id=msg, tag="100")
+        assert drained.drain(timeout=60)
+    assert main_warehouse(drained, "HEALTH-1")["available"] == 0
+    # and the poller's difference files for this month: one for HEALTH-1, one that is not a difference file
+    now = datetime.now(UTC)
+    bucket = drained.deployed.names["ReportsBucket"]
+    day = f"inventory/differences/{now:%Y/%m/%d}"
+    difference = (
+        "at,sku,channel,ours,theirs,in_flight,delta,likely_cause\r\n"
+        f"{now.isoformat()},HEALTH-1,douyin,0,3,0,-3,channel deducted 3 more: a return not synced\r\n"
+    )
+    drained.s3.put_object(Bucket=bucket, Key=f"{day}/run-1.csv", Body=difference.encode())
+    drained.s3.put_object(Bucket=bucket, Key=f"{day}/run-2.csv", Body=b"not,a,difference\n1,2,3\n")
+
+    # WHEN an operator asks for this month's report
+    def ask(body: dict[str, object], *, sign: bool = True) -> tuple[int, dict[str, object]]:
+        result = drained.request(
+            "POST",
+            "/inventory/health-reports",
+            body=json.dumps(body),
+            headers={"content-type": "application/json"},
+            sign=sign,
+        )
+        return result.status, json.loads(result.body) if result.body else {}
+
+    status, report = ask({})
+    assert status == 200, report
+
+    # THEN HEALTH-1 is listed with its oversell, stockout and sync reasons; the bad file is named
+    (health,) = [sku for sku in report["skus"] if sku["sku"] == "HEALTH-1"]  # type: ignore[union-attr]
+    assert {"oversell", "stockout", "sync"} <= set(health["reasons"])
+    assert report["unreadable_difference_files"] == [f"{day}/run-2.csv"]
+    month = report["month"]
+    assert report["keys"] == {
+        "html": f"inventory/health/{month}/report.html",
+        "csv": f"inventory/health/{month}/report.csv",
+    }
+    # and both files download with a plain GET through their presigned links
+    links = report["links"]
+    assert isinstance(links, dict)
+    with urllib.request.urlopen(links["csv"], timeout=10) as reply:
+        rows = list(csv.DictReader(io.StringIO(reply.read().decode("utf-8-sig"))))
+    (row,) = [r for r in rows if r["sku"] == "HEALTH-1"]
+    assert (row["oversold_lines"], row["sync_differences"], row["sync_units"]) == ("1", "1", "3")
+    assert "accepted by a channel the ledger could not cover" in row["reasons"]
+    with urllib.request.urlopen(links["html"], timeout=10) as reply:
+        page = reply.read().decode("utf-8")
+        assert reply.headers["Content-Type"].startswith("text/html")
+    assert "HEALTH-1" in page
+    assert "run-2.csv" in page
+    assert "<script" not in page
+    # and bad or unsigned requests are refused
+    assert ask({"month": "2026-13"})[0] == 400
+    assert ask({"month": "2999-01"})[1]["error"] == "BAD_REQUEST"
+    assert ask({}, sign=False)[0] == 403

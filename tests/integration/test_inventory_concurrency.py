@@ -1,18 +1,19 @@
-"""Many buyers, the last units of one SKU, real servers: never more than the stock, all of it sold.
+"""Many buyers, the last units of one SKU, a real server: never more than the stock, all of it sold.
 
-- the hot-SKU bucket path (one conditional ``UpdateItem`` per hold) on **dynalite**, a DynamoDB
-  server on Node whose conditional writes are atomic under concurrent requests;
+Both paths run on the **locked moto server** over HTTP (dynalite has no transactions, and since
+D111 a bucket hold is a transaction too):
+
+- the hot-SKU bucket path: the bucket's counter (``available >= q``) and the line's own hold item
+  (``attribute_not_exists``) in one ``TransactWriteItems``; also, concurrent attempts of one line
+  hold it once across buckets;
 - the transactional ledger path (level + ledger entry + reservation + operation record in one
-  ``TransactWriteItems``) on the **locked moto server** (dynalite has no transactions).
+  ``TransactWriteItems``).
 """
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,10 +26,9 @@ import pytest
 from botocore.config import Config
 
 from local.moto_server import MotoServer
-from oms.adapters.inventory_table import DynamoInventoryLedger, bucket_key
-from oms.adapters.orders_table import to_attributes
+from oms.adapters.inventory_table import DynamoInventoryLedger
 from oms.domain.errors import InsufficientStockError
-from oms.domain.inventory import LineDemand, ReservationState, replay
+from oms.domain.inventory import LineDemand, ReservationState, bucket_order, replay
 from tests.support.inventory import create_inventory_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,99 +55,84 @@ def _client(endpoint: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def dynalite() -> Iterator[str]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip(
-            "node is not installed: the dynalite concurrency test needs it (make install runs npm ci)"
-        )
-    if not DYNALITE.exists():
-        pytest.fail("node_modules/dynalite is missing: run `make install` (it runs npm ci)")
-    port = _free_port()
-    process = subprocess.Popen(
-        [node, str(DYNALITE), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail("dynalite did not start")
-            time.sleep(0.05)
-    yield endpoint
-    process.terminate()
-    process.wait(timeout=10)
+def moto_endpoint() -> Iterator[str]:
+    with MotoServer() as moto:
+        yield moto.url
 
 
-def _seed_buckets(db: Any, table: str, sku: str, shares: list[int]) -> None:
-    # dynalite has no transactions, so the (ledgered) allocation is seeded as its result.
-    for index, units in enumerate(shares):
-        db.put_item(
-            TableName=table,
-            Item=to_attributes(
-                bucket_key(sku, "WH1", index)
-                | {
-                    "sku": sku,
-                    "warehouse": "WH1",
-                    "bucket_index": index,
-                    "allocated": units,
-                    "available": units,
-                }
-            )
-            | {"holds": {"M": {}}},
-        )
-
-
-@pytest.mark.parametrize("shares", [[37], [10, 9, 9, 9]], ids=["one-bucket", "four-buckets"])
-def test_concurrent_bucket_holds_never_exceed_the_stock_on_dynalite(dynalite: str, shares: list[int]):
-    # GIVEN 37 units of one SKU and 3x as many buyers as units, 16 at a time
-    db = _client(dynalite)
-    table = create_inventory_table(db, f"inventory-{len(shares)}", indexes=False)
-    _seed_buckets(db, table, "HOT", shares)
-    stock, buyers = sum(shares), sum(shares) * 3
-    ledgers = [DynamoInventoryLedger(table, _client(dynalite)) for _ in range(THREADS)]
+@pytest.mark.parametrize("buckets", [1, 4], ids=["one-bucket", "four-buckets"])
+def test_concurrent_bucket_holds_never_exceed_the_stock_on_moto_server(moto_endpoint: str, buckets: int):
+    # GIVEN 21 units received and shared over the buckets (ledgered), and 3x as many buyers, 16 at a time
+    db = _client(moto_endpoint)
+    table = create_inventory_table(db, f"inventory-buckets-{buckets}")
+    admin = DynamoInventoryLedger(table, db)
+    admin.receive("HOT", "WH1", 21, "po-1")
+    admin.allocate_buckets("HOT", "WH1", buckets, "hot-1")
+    stock, buyers = 21, 21 * 3
+    ledgers = [DynamoInventoryLedger(table, _client(moto_endpoint)) for _ in range(THREADS)]
 
     def buy(n: int) -> int | None:
         line = LineDemand(f"B{n}", "1", "HOT", "WH1", 1)
         try:
             return ledgers[n % THREADS].reserve_from_buckets(
-                line, len(shares), "douyin", NOW + timedelta(minutes=30)
+                line, buckets, "douyin", NOW + timedelta(minutes=30)
             )
         except InsufficientStockError:
             return None
 
-    # WHEN they all reserve at once
+    # WHEN they all reserve at once (each hold: the bucket's counter + the line's hold item, one transaction)
     with ThreadPoolExecutor(THREADS) as pool:
         outcomes = list(pool.map(buy, range(buyers)))
 
     # THEN exactly the stock was sold: no more (no oversell), no less (no false sell-out)
     sold = [bucket for bucket in outcomes if bucket is not None]
     assert len(sold) == stock
-    buckets = DynamoInventoryLedger(table, db).buckets("HOT", "WH1")
-    assert all(bucket.available == 0 for bucket in buckets)
-    assert sum(bucket.held for bucket in buckets) == stock
-    assert all(bucket.allocated == bucket.available + bucket.held for bucket in buckets)
-    holders = Counter(reference for bucket in buckets for reference in bucket.holds)
+    held_buckets = admin.buckets("HOT", "WH1")
+    assert all(bucket.available == 0 for bucket in held_buckets)
+    assert sum(bucket.held for bucket in held_buckets) == stock
+    assert all(bucket.allocated == bucket.available + bucket.held for bucket in held_buckets)
+    holders = Counter(reference for bucket in held_buckets for reference in bucket.holds)
     assert len(holders) == stock
     assert set(holders.values()) == {1}
+    level = admin.level("HOT", "WH1")
+    assert (level.on_hand, level.reserved) == (21, 21) == replay(admin.ledger("HOT", "WH1"))
     # and a retried buyer finds its hold instead of taking a second one
     first = next(n for n, bucket in enumerate(outcomes) if bucket is not None)
     again = ledgers[0].reserve_from_buckets(
-        LineDemand(f"B{first}", "1", "HOT", "WH1", 1), len(shares), "douyin", NOW + timedelta(minutes=30)
+        LineDemand(f"B{first}", "1", "HOT", "WH1", 1), buckets, "douyin", NOW + timedelta(minutes=30)
     )
     assert again == outcomes[first]
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    with MotoServer() as moto:
-        yield moto.url
+def test_concurrent_attempts_of_one_line_hold_once_across_buckets(moto_endpoint: str):
+    # GIVEN 4 buckets, the line's own start bucket already empty (so attempts fall over)
+    db = _client(moto_endpoint)
+    table = create_inventory_table(db, "inventory-same-line")
+    admin = DynamoInventoryLedger(table, db)
+    admin.receive("HOT", "WH1", 40, "po-1")
+    admin.allocate_buckets("HOT", "WH1", 4, "hot-1")
+    line = LineDemand("SAME", "1", "HOT", "WH1", 2)
+    start = bucket_order(line.reference, 4)[0]
+    admin.return_bucket_units("HOT", "WH1", start, 10, "drain-start")
+    ledgers = [DynamoInventoryLedger(table, _client(moto_endpoint)) for _ in range(THREADS)]
+
+    # WHEN 16 deliveries of the same line reserve at the same moment
+    with ThreadPoolExecutor(THREADS) as pool:
+        outcomes = list(
+            pool.map(
+                lambda n: ledgers[n].reserve_from_buckets(line, 4, "douyin", NOW + timedelta(minutes=30)),
+                range(THREADS),
+            )
+        )
+
+    # THEN every one answers the same bucket, and the line holds 2 units once
+    assert len(set(outcomes)) == 1
+    assert outcomes[0] != start
+    print(f"conflicts: {sum(ledger.conflicts for ledger in ledgers)}")
+    buckets = admin.buckets("HOT", "WH1")
+    assert sum(bucket.held for bucket in buckets) == 2
+    assert sum(bucket.available for bucket in buckets) == 30 - 2
+    assert [b.index for b in buckets if b.holds] == [outcomes[0]]
 
 
 def test_concurrent_transactional_reservations_never_exceed_the_stock_on_moto_server(moto_endpoint: str):

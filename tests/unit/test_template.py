@@ -36,6 +36,10 @@ UNAVOIDABLE_WILDCARDS = {
     # Reports are named per run (diagnosis/<yyyy>/<mm>/<dd>/<id>.csv, patrols/...): one prefix each.
     "${ReportsBucket.Arn}/diagnosis/*": {"s3:PutObject", "s3:GetObject"},
     "${ReportsBucket.Arn}/patrols/*": {"s3:PutObject", "s3:GetObject"},
+    # The poller's difference files are named per run (inventory/differences/<yyyy>/<mm>/<dd>/<run>.csv);
+    # the health report is one per month (inventory/health/<yyyy>-<mm>/report.html|.csv).
+    "${ReportsBucket.Arn}/inventory/differences/*": {"s3:GetObject"},
+    "${ReportsBucket.Arn}/inventory/health/*": {"s3:PutObject", "s3:GetObject"},
     # Daily digests of return chain heads are named per day (returns/digests/<yyyy-mm-dd>.json).
     "${ReturnDigestBucket.Arn}/returns/digests/*": {"s3:PutObject", "s3:GetObject"},
     "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*": {
@@ -61,6 +65,7 @@ FUNCTION_EVENT_DIRS = {
     "SlaEscalatorFunction": "sla_escalator",
     "SlaDeadlinesFunction": "sla_deadlines",
     "WmsHeartbeatFunction": "wms_heartbeat",
+    "InventoryHealthFunction": "inventory_health",
 }
 #: Secrets that are not a platform's (channels and routes of the notifiers)
 NON_PLATFORM_SECRETS = {"NotifierSecret", "WarehouseSecret"}
@@ -467,6 +472,7 @@ def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: A
             "SettlementXmlFunction",
             "InventoryEventsFunction",
             "SlaDeadlinesFunction",
+            "InventoryHealthFunction",
         ):
             assert readers == []
         elif function_id in KEY_SECRETS.values():

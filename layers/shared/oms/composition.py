@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from oms.services.intake import WebhookIntake
     from oms.services.inventory import InventoryEvents
     from oms.services.inventory_admin import InventoryAdmin
+    from oms.services.inventory_health import InventoryHealthReports
     from oms.services.inventory_surge import SurgeBreaker
     from oms.services.orders import OrderQueries
     from oms.services.polling import OrderPoller
@@ -604,4 +605,20 @@ def consumer_dlq_redrive() -> ConsumerDlqRedrive:
             name: SqsConsumerDeadLetters(pair["dlq"], pair["source"], sqs)
             for name, pair in settings().consumer_dlqs.items()
         }
+    )
+
+
+@cache
+def inventory_health_reports() -> InventoryHealthReports:
+    from oms.adapters.inventory_health import DynamoInventoryHealthSource, S3DifferenceFiles
+    from oms.domain.inventory_health import default_weights
+    from oms.services.inventory_health import InventoryHealthReports
+
+    config = settings()
+    return InventoryHealthReports(
+        inventory=DynamoInventoryHealthSource(config.inventory_table, _client("dynamodb")),
+        differences=S3DifferenceFiles(config.reports_bucket, _client("s3")),
+        reports=report_store(),
+        weights=default_weights(),
+        clock=utc_now,
     )

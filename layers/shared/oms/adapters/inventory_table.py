@@ -156,7 +156,15 @@ class DynamoInventoryLedger:
         return [_reservation_from(item) for item in self._query(f"ORDER#{order_id}", "RESV#")]
 
     def buckets(self, sku: str, warehouse: str) -> list[Bucket]:
-        return [_bucket_from(item) for item in self._query(f"STOCK#{sku}", f"BUCKET#{warehouse}#")]
+        holds: dict[int, dict[str, int]] = {}
+        for item in self._query(f"STOCK#{sku}", f"BUCKETHOLD#{warehouse}#"):
+            if item.get("state") == "held":
+                reference = f"{item['order_id']}#{item['line_id']}"
+                holds.setdefault(int(item["bucket_index"]), {})[reference] = int(item["quantity"])
+        return [
+            _bucket_from(item, holds.get(int(item["bucket_index"]), {}))
+            for item in self._query(f"STOCK#{sku}", f"BUCKET#{warehouse}#")
+        ]
 
     # ------------------------------------------------------------------ operators
 
@@ -233,7 +241,7 @@ class DynamoInventoryLedger:
             planned = plan_reservations(before, lines)
             items: list[dict[str, Any]] = []
             for key, (after, entries) in planned.items():
-                items += self._level_writes(before[key], after, entries)
+                items += self._level_writes(before[key], after, entries, at=now)
             for line in lines:
                 held = Reservation(
                     order_id=line.order_id,
@@ -258,7 +266,11 @@ class DynamoInventoryLedger:
             items += [_put_new(self._table, op, at=now) for op in operations]
             return _Write(items, operations)
 
-        return self._transact(plan, operations)
+        try:
+            return self._transact(plan, operations)
+        except InsufficientStockError as short:
+            self.record_oversell(channel, lines, short, now, stage=Action.RESERVE)
+            raise
 
     def convert(self, lines: Sequence[LineDemand], now: datetime) -> bool:
         """Paid: deduct every line from on_hand (its hold if still valid, else what is available).
@@ -308,7 +320,12 @@ class DynamoInventoryLedger:
                 )
             return self._plan_moves(moves, reservation_writes, operations, now)
 
-        return self._transact(plan, operations)
+        try:
+            return self._transact(plan, operations)
+        except InsufficientStockError as short:
+            held = {r.line_id: r.channel for r in self.reservations(lines[0].order_id)}
+            self.record_oversell(held.get(lines[0].line_id, ""), lines, short, now, stage=Action.CONVERT)
+            raise
 
     def release_order(
         self,
@@ -406,6 +423,51 @@ class DynamoInventoryLedger:
 
         return 1 if self._transact(plan, []) else 0
 
+    def record_oversell(
+        self,
+        channel: str,
+        lines: Sequence[LineDemand],
+        short: InsufficientStockError,
+        now: datetime,
+        *,
+        stage: Action,
+    ) -> int:
+        """Keep the lines a channel sold that the ledger refused (the health report counts them).
+
+        One item per (order, line, stage) beside the order's reservations, written once
+        (``attribute_not_exists``): a redelivered change does not count twice. Returns how many
+        were new.
+        """
+        skus = {str(item.get("sku")) for item in short.details.get("short") or [] if isinstance(item, dict)}
+        written = 0
+        for line in lines:
+            if skus and line.sku not in skus:
+                continue
+            item = {
+                "PK": f"ORDER#{line.order_id}",
+                "SK": f"OVERSELL#{line.line_id}#{stage}",
+                "type": "oversell_incident",
+                "order_id": line.order_id,
+                "line_id": line.line_id,
+                "sku": line.sku,
+                "warehouse": line.warehouse,
+                "requested": line.quantity,
+                "channel": channel,
+                "stage": str(stage),
+                "at": now.isoformat(),
+            }
+            try:
+                self._db.put_item(
+                    TableName=self._table,
+                    Item=to_attributes(item),
+                    ConditionExpression="attribute_not_exists(PK)",
+                )
+                written += 1
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise translate(error, "record oversell", sku=line.sku) from error
+        return written
+
     # ------------------------------------------------------------------ hot-SKU buckets
 
     def allocate_buckets(self, sku: str, warehouse: str, count: int, reference: str) -> list[int]:
@@ -433,12 +495,17 @@ class DynamoInventoryLedger:
                             "TableName": self._table,
                             "Key": to_attributes(bucket_key(sku, warehouse, index)),
                             "UpdateExpression": "SET sku = :sku, warehouse = :wh, bucket_index = :n, "
-                            "holds = if_not_exists(holds, :empty) "
-                            "ADD allocated :units, available :units",
+                            "#type = :type ADD allocated :units, available :units",
+                            "ExpressionAttributeNames": {"#type": "type"},
                             "ExpressionAttributeValues": to_attributes(
-                                {":sku": sku, ":wh": warehouse, ":n": index, ":units": units}
-                            )
-                            | {":empty": {"M": {}}},
+                                {
+                                    ":sku": sku,
+                                    ":wh": warehouse,
+                                    ":n": index,
+                                    ":units": units,
+                                    ":type": "bucket",
+                                }
+                            ),
                         }
                     }
                 )
@@ -447,70 +514,116 @@ class DynamoInventoryLedger:
         self._transact(plan, [operation])
         return shares
 
-    def reserve_from_buckets(self, line: LineDemand, count: int, channel: str, expires_at: datetime) -> int:
-        """Hold ``line`` in one of the SKU's buckets: one conditional write, falling over in turn.
+    def reserve_from_buckets(
+        self,
+        line: LineDemand,
+        count: int,
+        channel: str,
+        expires_at: datetime,
+        *,
+        now: datetime | None = None,
+    ) -> int:
+        """Hold ``line`` in one of the SKU's buckets, falling over in turn; returns the bucket index.
 
-        Returns the bucket index. Idempotent: a line already held in a bucket returns that bucket.
-        Raises INSUFFICIENT_STOCK when no bucket has enough.
+        Each attempt is one transaction of two items: the bucket's counter (``available >= q``)
+        and the line's own hold item (``attribute_not_exists``), whose key does not name the
+        bucket, so a line holds at most once across all buckets, even when two attempts of it
+        run at the same moment. A line held (or finished) before returns its bucket. Raises
+        INSUFFICIENT_STOCK when no bucket has enough.
         """
-        hold = {"quantity": line.quantity, "expires_at": expires_at.isoformat(), "channel": channel}
+        hold = _bucket_hold_item(line, 0, channel, expires_at)
         for index in bucket_order(line.reference, count):
-            try:
-                self._db.update_item(
-                    TableName=self._table,
-                    Key=to_attributes(bucket_key(line.sku, line.warehouse, index)),
-                    UpdateExpression="SET available = available - :q, holds.#line = :hold",
-                    ConditionExpression="available >= :q AND attribute_not_exists(holds.#line)",
-                    ExpressionAttributeNames={"#line": line.reference},
-                    ExpressionAttributeValues=to_attributes({":q": line.quantity, ":hold": hold}),
-                )
-                return index
-            except ClientError as error:
-                if error_code(error) != "ConditionalCheckFailedException":
-                    raise translate(error, "reserve from bucket", sku=line.sku) from error
-            except BotoCoreError as error:
-                raise translate(error, "reserve from bucket", sku=line.sku) from error
-            bucket = self._get(bucket_key(line.sku, line.warehouse, index), consistent=True)
-            if bucket is not None and line.reference in (bucket.get("holds") or {}):
-                return index
-        raise InsufficientStockError(
+            hold["bucket_index"] = index
+            hold["GSI1PK"] = _bucket_held_shard(line.sku, line.warehouse, index)
+            items = [
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": to_attributes(bucket_key(line.sku, line.warehouse, index)),
+                        "UpdateExpression": "SET available = available - :q",
+                        "ConditionExpression": "attribute_exists(PK) AND available >= :q",
+                        "ExpressionAttributeValues": to_attributes({":q": line.quantity}),
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": to_attributes(hold),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ]
+            for attempt in range(MAX_ATTEMPTS):
+                outcome = self._transact_bucket(items, "reserve from bucket")
+                if outcome == "written":
+                    return index
+                if outcome != "conflict":
+                    break
+                self._lost_race(attempt)
+            existing = self._get(bucket_hold_key(line))
+            if existing is not None:
+                return int(existing["bucket_index"])
+        short = InsufficientStockError(
             "no bucket has enough stock",
             short=[{"sku": line.sku, "warehouse": line.warehouse, "requested": line.quantity}],
         )
+        self.record_oversell(channel, [line], short, now or datetime.now(UTC), stage=Action.RESERVE)
+        raise short
+
+    def bucket_hold(self, line: LineDemand) -> dict[str, Any] | None:
+        """The line's hold item (any state), or None."""
+        return self._get(bucket_hold_key(line))
 
     def release_bucket_hold(self, line: LineDemand, index: int, *, now: datetime | None = None) -> bool:
-        """Give a bucket hold's units back to its bucket (cancel; or expiry when ``now`` is given)."""
-        condition = "holds.#line.quantity = :q"
-        values: dict[str, Any] = {":q": line.quantity}
+        """Give a bucket hold's units back to its bucket (cancel; or expiry when ``now`` is given).
+
+        False when the line holds nothing (released, expired or converted before, or never held).
+        """
+        values: dict[str, Any] = {":q": line.quantity, ":n": index, ":held": "held"}
+        condition = "#state = :held AND quantity = :q AND bucket_index = :n"
+        values[":to"] = "expired" if now is not None else "released"
         if now is not None:
-            condition += " AND holds.#line.expires_at <= :now"
-            values[":now"] = now.isoformat()
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=to_attributes(bucket_key(line.sku, line.warehouse, index)),
-                UpdateExpression="SET available = available + :q REMOVE holds.#line",
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#line": line.reference},
-                ExpressionAttributeValues=to_attributes(values),
-            )
-            return True
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise translate(error, "release bucket hold", sku=line.sku) from error
+            condition += " AND expires_epoch <= :now"
+            values[":now"] = _epoch(now)
+        items = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": to_attributes(bucket_key(line.sku, line.warehouse, index)),
+                    "UpdateExpression": "SET available = available + :q",
+                    "ConditionExpression": "attribute_exists(PK)",
+                    "ExpressionAttributeValues": to_attributes({":q": line.quantity}),
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": to_attributes(bucket_hold_key(line)),
+                    # Kept as a closed record (a line never holds twice); out of the sweep's index.
+                    "UpdateExpression": "SET #state = :to REMOVE GSI1PK, GSI1SK",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": {"#state": "state"},
+                    "ExpressionAttributeValues": to_attributes(values),
+                }
+            },
+        ]
+        for attempt in range(MAX_ATTEMPTS):
+            outcome = self._transact_bucket(items, "release bucket hold")
+            if outcome != "conflict":
+                return outcome == "written"
+            self._lost_race(attempt)
+        raise ConcurrentUpdateError("bucket keeps changing; retry later", sku=line.sku)
 
     def convert_bucket_hold(self, line: LineDemand, index: int, now: datetime) -> bool:
         """Paid: the bucket gives up the hold and the level deducts it, in one transaction.
 
-        The hold must not have expired (a condition on the bucket item). False when converted before.
+        The hold must not have expired (a condition on the hold item). False when converted before.
         """
         operation = operation_key(line.order_id, line.line_id, Action.CONVERT)
 
         def plan() -> _Write:
-            bucket = self._get(bucket_key(line.sku, line.warehouse, index), consistent=True)
-            hold = ((bucket or {}).get("holds") or {}).get(line.reference)
-            if hold is None:
+            hold = self._get(bucket_hold_key(line))
+            if hold is None or hold.get("state") != "held" or int(hold["bucket_index"]) != index:
                 raise ReservationNotFoundError("no bucket hold for this line", line=line.reference)
             if now >= datetime.fromisoformat(str(hold["expires_at"])):
                 raise InsufficientStockError(
@@ -524,15 +637,33 @@ class DynamoInventoryLedger:
             )
             after, entries = apply(level, [movement])
             items = [
-                *self._level_writes(level, after, entries),
+                *self._level_writes(level, after, entries, at=now),
                 {
                     "Update": {
                         "TableName": self._table,
                         "Key": to_attributes(bucket_key(line.sku, line.warehouse, index)),
-                        "UpdateExpression": "SET allocated = allocated - :q REMOVE holds.#line",
-                        "ConditionExpression": "holds.#line.quantity = :q AND holds.#line.expires_at > :now",
-                        "ExpressionAttributeNames": {"#line": line.reference},
-                        "ExpressionAttributeValues": to_attributes({":q": quantity, ":now": now.isoformat()}),
+                        "UpdateExpression": "SET allocated = allocated - :q",
+                        "ConditionExpression": "allocated >= :q",
+                        "ExpressionAttributeValues": to_attributes({":q": quantity}),
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": to_attributes(bucket_hold_key(line)),
+                        "UpdateExpression": "SET #state = :to REMOVE GSI1PK, GSI1SK",
+                        "ConditionExpression": "#state = :held AND quantity = :q AND bucket_index = :n "
+                        "AND expires_epoch > :now",
+                        "ExpressionAttributeNames": {"#state": "state"},
+                        "ExpressionAttributeValues": to_attributes(
+                            {
+                                ":to": "converted",
+                                ":held": "held",
+                                ":q": quantity,
+                                ":n": index,
+                                ":now": _epoch(now),
+                            }
+                        ),
                     }
                 },
                 _put_new(self._table, operation, at=now),
@@ -544,15 +675,48 @@ class DynamoInventoryLedger:
         return self._transact(plan, [operation])
 
     def sweep_bucket_holds(self, sku: str, warehouse: str, now: datetime) -> int:
-        """Expire the bucket holds past their time. Returns how many were released."""
+        """Expire the bucket holds past their time, found by a query per bucket. Returns how many."""
         released = 0
         for bucket in self._query(f"STOCK#{sku}", f"BUCKET#{warehouse}#"):
-            for reference, hold in (bucket.get("holds") or {}).items():
-                if now >= datetime.fromisoformat(str(hold["expires_at"])):
-                    order_id, _, line_id = str(reference).rpartition("#")
-                    line = LineDemand(order_id, line_id, sku, warehouse, int(hold["quantity"]))
-                    released += self.release_bucket_hold(line, int(bucket["bucket_index"]), now=now)
+            index = int(bucket["bucket_index"])
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": "GSI1",
+                "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK < :now",
+                "ExpressionAttributeValues": to_attributes(
+                    {":pk": _bucket_held_shard(sku, warehouse, index), ":now": now.isoformat()}
+                ),
+            }
+            while True:
+                with translated("query bucket holds", sku=sku):
+                    page = self._db.query(**kwargs)
+                for item in map(from_attributes, page.get("Items", [])):
+                    line = LineDemand(
+                        str(item["order_id"]), str(item["line_id"]), sku, warehouse, int(item["quantity"])
+                    )
+                    released += self.release_bucket_hold(line, index, now=now)
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return released
+
+    def _transact_bucket(self, items: list[dict[str, Any]], what: str) -> str:
+        """``written``, ``refused`` (a condition failed) or ``conflict`` (another transaction raced)."""
+        try:
+            self._db.transact_write_items(TransactItems=items)
+            return "written"
+        except ClientError as error:
+            code = error_code(error)
+            if code == "TransactionConflictException":
+                return "conflict"
+            if code != "TransactionCanceledException":
+                raise translate(error, what) from error
+            reasons = [str(r.get("Code") or "None") for r in error.response.get("CancellationReasons") or []]
+            if "ConditionalCheckFailed" not in reasons and "TransactionConflict" in reasons:
+                return "conflict"
+            return "refused"
+        except BotoCoreError as error:
+            raise translate(error, what) from error
 
     def return_bucket_units(self, sku: str, warehouse: str, index: int, units: int, reference: str) -> bool:
         """Give ``units`` of a bucket's available stock back to the level (a ledgered BUCKET_RETURN)."""
@@ -708,13 +872,18 @@ class DynamoInventoryLedger:
         for key, movements in moves.items():
             level = self.level(*key)
             after, entries = apply(level, movements)
-            items += self._level_writes(level, after, entries)
+            items += self._level_writes(level, after, entries, at=now)
         items += reservation_writes
         items += [_put_new(self._table, op, at=now) for op in operations]
         return _Write(items, operations)
 
     def _level_writes(
-        self, before: StockLevel, after: StockLevel, entries: Sequence[LedgerEntry]
+        self,
+        before: StockLevel,
+        after: StockLevel,
+        entries: Sequence[LedgerEntry],
+        *,
+        at: datetime | None = None,
     ) -> list[dict[str, Any]]:
         on_hand_drop = max(0, before.on_hand - after.on_hand)
         reserved_drop = max(0, before.reserved - after.reserved)
@@ -726,6 +895,7 @@ class DynamoInventoryLedger:
             ":seq": after.seq,
             ":sku": after.sku,
             ":wh": after.warehouse,
+            ":type": "stock_level",
             ":on_hand_drop": on_hand_drop,
             ":reserved_drop": reserved_drop,
             ":available_drop": available_drop,
@@ -747,7 +917,8 @@ class DynamoInventoryLedger:
                 "TableName": self._table,
                 "Key": to_attributes(level_key(after.sku, after.warehouse)),
                 "UpdateExpression": "SET sku = :sku, warehouse = :wh, on_hand = :on_hand, "
-                "reserved = :reserved, available = :available, seq = :seq",
+                "reserved = :reserved, available = :available, seq = :seq, #type = :type",
+                "ExpressionAttributeNames": {"#type": "type"},
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": to_attributes(values),
             }
@@ -756,7 +927,9 @@ class DynamoInventoryLedger:
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": to_attributes(_entry_item(entry)),
+                    # Stamped with the operation's time (the clock the service was given), which
+                    # is what the health report measures stockouts and velocity with.
+                    "Item": to_attributes(_entry_item(entry, at or datetime.now(UTC))),
                     "ConditionExpression": "attribute_not_exists(PK)",
                 }
             }
@@ -952,7 +1125,7 @@ def _level_from(item: Mapping[str, Any]) -> StockLevel:
     )
 
 
-def _entry_item(entry: LedgerEntry) -> dict[str, Any]:
+def _entry_item(entry: LedgerEntry, at: datetime) -> dict[str, Any]:
     return {
         "PK": ledger_pk(entry.sku, entry.warehouse),
         "SK": f"{entry.seq:012d}",
@@ -968,7 +1141,7 @@ def _entry_item(entry: LedgerEntry) -> dict[str, Any]:
         "reserved_before": entry.reserved_before,
         "on_hand_after": entry.on_hand_after,
         "reserved_after": entry.reserved_after,
-        "at": datetime.now(UTC).isoformat(),
+        "at": at.isoformat(),
     }
 
 
@@ -1022,15 +1195,44 @@ def _reservation_from(item: Mapping[str, Any]) -> Reservation:
     )
 
 
-def _bucket_from(item: Mapping[str, Any]) -> Bucket:
+def _bucket_from(item: Mapping[str, Any], holds: Mapping[str, int]) -> Bucket:
     return Bucket(
         sku=str(item["sku"]),
         warehouse=str(item["warehouse"]),
         index=int(item["bucket_index"]),
         allocated=int(item.get("allocated", 0)),
         available=int(item.get("available", 0)),
-        holds={str(k): int(v["quantity"]) for k, v in (item.get("holds") or {}).items()},
+        holds=dict(holds),
     )
+
+
+def bucket_hold_key(line: LineDemand) -> dict[str, str]:
+    """One item per line, whichever bucket holds it: the key is the line-level marker."""
+    return {"PK": f"STOCK#{line.sku}", "SK": f"BUCKETHOLD#{line.warehouse}#{line.order_id}#{line.line_id}"}
+
+
+def _bucket_held_shard(sku: str, warehouse: str, index: int) -> str:
+    # One index partition per bucket: the holds' index writes spread like the buckets' writes.
+    return f"BUCKETHELD#{sku}#{warehouse}#{index:03d}"
+
+
+def _bucket_hold_item(line: LineDemand, index: int, channel: str, expires_at: datetime) -> dict[str, Any]:
+    return {
+        **bucket_hold_key(line),
+        "type": "bucket_hold",
+        "order_id": line.order_id,
+        "line_id": line.line_id,
+        "sku": line.sku,
+        "warehouse": line.warehouse,
+        "quantity": line.quantity,
+        "bucket_index": index,
+        "channel": channel,
+        "state": "held",
+        "expires_at": expires_at.isoformat(),
+        "expires_epoch": _epoch(expires_at),
+        "GSI1PK": _bucket_held_shard(line.sku, line.warehouse, index),
+        "GSI1SK": f"{expires_at.isoformat()}#{line.order_id}#{line.line_id}",
+    }
 
 
 def held_lines(reservations: Iterable[Reservation]) -> list[Reservation]:

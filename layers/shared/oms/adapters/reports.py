@@ -72,6 +72,9 @@ class S3ReportStore:
             published[kind] = (key, self.publish(key, body, content_type))
         return published
 
+    def publish_csv(self, key: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+        return self.publish(key, render_csv(columns, rows), CSV_TYPE)
+
     def publish(self, key: str, body: bytes, content_type: str) -> str:
         with translated("PutObject", key=key):
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from oms.domain.envelope import IntakeEnvelope
     from oms.domain.formula import FormulaVersion
     from oms.domain.inventory import Bucket, Incoming, LedgerEntry, LineDemand, StockLevel
+    from oms.domain.inventory_health import InventoryMonth, SyncDifference
     from oms.domain.model import Cohort, FailureRecord, HistoryEntry, Order, Platform
     from oms.domain.order_events import OrderChanged
     from oms.domain.return_chain import Anchor, StoredLink
@@ -272,6 +273,14 @@ class ReportStore(Protocol):
         """Store a table as ``<stem>.csv`` and ``<stem>.xlsx``; returns kind → (key, presigned URL)."""
         ...
 
+    def publish(self, key: str, body: bytes, content_type: str) -> str:
+        """Store ``body`` under ``key``; returns a presigned GET URL (15 minutes at most)."""
+        ...
+
+    def publish_csv(self, key: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+        """Store a table as CSV (UTF-8 with BOM, formula cells quoted) under ``key``; returns a URL."""
+        ...
+
 
 # --------------------------------------------------------------------------- issue #6: settlements
 
@@ -494,4 +503,19 @@ class ConsumerDeadLetters(Protocol):
         """Send each letter to the source queue (body and attributes, ``redrive_count`` + 1), then
         delete it from the DLQ. Returns DLQ message id → new message id, None where the send failed
         (the letter then stays in the DLQ)."""
+        ...
+
+
+# --------------------------------------------------------------------------- inventory health (#4 item 4)
+
+
+class InventoryHealthSource(Protocol):
+    def month(self, start: datetime, end: datetime, as_of: datetime) -> InventoryMonth:
+        """Levels, the ledger entries stamped in ``[start, end)``, overdue holds and oversold lines."""
+        ...
+
+
+class DifferenceSource(Protocol):
+    def rows(self, start: datetime, end: datetime) -> tuple[list[SyncDifference], list[str]]:
+        """The poller's difference rows stamped in ``[start, end)``, and the files that were unreadable."""
         ...

@@ -397,6 +397,9 @@ class SimulatedClock:
         self._registered: list[_Registered] = []
         self._lock = threading.RLock()
         self.firings: list[Firing] = []
+        #: Called before each step of :meth:`advance_to`: schedules created at run time (a
+        #: function creating a one-shot EventBridge Scheduler schedule) to register as well.
+        self.discover: Callable[[], Iterable[ScheduledTarget]] | None = None
 
     def now(self) -> datetime:
         return self._now
@@ -447,6 +450,9 @@ class SimulatedClock:
                     if not only(entry.target):
                         entry.next_time = entry.expression.next_after(target_time)
             while True:
+                if self.discover is not None:
+                    for found in self.discover():
+                        self.schedule(found)
                 due = [
                     entry for entry in self._registered if entry.next_time and entry.next_time <= target_time
                 ]

@@ -275,11 +275,15 @@ class PlatformSimulator:
                 return self._douyin(request, rest)
             shop, _, shopify_path = rest.partition("/admin/api/")
             if platform == SHOPIFY and shopify_path.partition("/")[2] in stock.SHOPIFY_STOCK_PATHS:
-                return stock.shopify(self, request, shop, shopify_path.partition("/")[2].split("?")[0])
+                stock_reply: SimReply = stock.shopify(
+                    self, request, shop, shopify_path.partition("/")[2].split("?")[0]
+                )
+                return stock_reply
             if platform == SHOPIFY and request.method == "GET":
                 return self._shopify(request, rest.split("/"))
             if platform == WECHAT_CHANNELS and rest in stock.WECHAT_STOCK_APIS and request.method == "POST":
-                return stock.wechat(self, request, rest)
+                wechat_reply: SimReply = stock.wechat(self, request, rest)
+                return wechat_reply
             if platform == WECHAT_CHANNELS and rest == WECHAT_TOKEN and request.method == "GET":
                 return self._wechat_token(request)
             if platform == WECHAT_CHANNELS and rest == WECHAT_ORDER_GET and request.method == "POST":
@@ -384,7 +388,8 @@ class PlatformSimulator:
                 40003, "非法的参数", "isv.parameter-format-invalid", "业务参数json解析失败"
             )
         if api in stock.DOUYIN_STOCK_APIS:
-            return stock.douyin(self, str(shop_id), api, params)
+            douyin_reply: SimReply = stock.douyin(self, str(shop_id), api, params)
+            return douyin_reply
         order_id = params.get("shop_order_id")
         if not order_id:
             return self._douyin_error(40002, "缺少必选参数", "isv.missing-parameter", "shop_order_id")

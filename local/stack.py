@@ -36,6 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from local.api_gateway import DEFAULT_API_PORT, ApiGateway, ApiRoute, SigV4Verifier, sign_request
 from local.event_source import QueueMapping, SqsPoller, drain_all
@@ -224,6 +225,7 @@ class LocalStack:
         self.pollers = [self._poller(source).start() for source in self.model.queue_sources]
         self.clock = SimulatedClock(self._clock_start or datetime.now(UTC), region=self.region)
         self.clock.schedule_all(self._schedule_targets())
+        self.clock.discover = self._runtime_schedules
         return self
 
     def stop(self) -> None:
@@ -397,6 +399,50 @@ class LocalStack:
             maximum_batching_window_s=float(getattr(source, "maximum_batching_window_s", 0) or 0),
         )
         return SqsPoller(self.sqs, mapping, region=self.region, retry_delay_s=self._retry_delay_s)
+
+    def _runtime_schedules(self) -> list[ScheduledTarget]:
+        """EventBridge Scheduler schedules the functions created on moto, not yet on the clock.
+
+        One-shot ``at()`` schedules with ``ActionAfterCompletion: DELETE`` are deleted from
+        moto once the clock has passed them, as Scheduler does after the invocation.
+        """
+        from local.scheduler import SCHEDULE_V2
+
+        scheduler = self.client("scheduler")
+        known: dict[tuple[str, str], datetime | None] = self.__dict__.setdefault("_known_schedules", {})
+        now = self.clock.now() if self.clock is not None else datetime.now(UTC)
+        for key, due in list(known.items()):
+            if due is not None and due <= now:
+                scheduler.delete_schedule(GroupName=key[0], Name=key[1])
+                known[key] = None
+        by_name = {function.function_name: function for function in self.functions.values()}
+        found: list[ScheduledTarget] = []
+        for summary in scheduler.list_schedules().get("Schedules", []):
+            key = (summary.get("GroupName") or "default", summary["Name"])
+            if key in known:
+                continue
+            detail = scheduler.get_schedule(GroupName=key[0], Name=key[1])
+            function = by_name.get(str(detail["Target"]["Arn"]).rsplit(":", 1)[-1])
+            if function is None:
+                continue
+            expression = str(detail["ScheduleExpression"])
+            timezone = detail.get("ScheduleExpressionTimezone")
+            due = None
+            if expression.startswith("at(") and detail.get("ActionAfterCompletion") == "DELETE":
+                zone = ZoneInfo(timezone) if timezone else UTC
+                due = datetime.fromisoformat(expression[3:-1]).replace(tzinfo=zone).astimezone(UTC)
+            known[key] = due
+            found.append(
+                ScheduledTarget(
+                    name=key[1],
+                    expression=expression,
+                    function=function,
+                    input=detail["Target"].get("Input"),
+                    timezone=timezone,
+                    kind=SCHEDULE_V2,
+                )
+            )
+        return found
 
     def _schedule_targets(self) -> list[ScheduledTarget]:
         return targets_from_model(getattr(self.model, "schedules", []) or [], self.functions)

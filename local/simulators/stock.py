@@ -151,7 +151,7 @@ def douyin(simulator: Any, shop_id: str, api: str, params: dict[str, Any]) -> An
             return simulator._douyin_error(40003, "非法的参数", "isv.parameter-invalid", "stock_num")
         if not params.get("product_id"):
             return simulator._douyin_error(40002, "缺少必选参数", "isv.missing-parameter", "product_id")
-        _push(simulator, DOUYIN, shop_id, str(sku), int(quantity))
+        _push(simulator, DOUYIN, shop_id, str(sku), int(str(quantity)))
         return _douyin_ok(simulator, {})
     shown = _read(simulator, DOUYIN, shop_id, str(sku))
     if shown is None:

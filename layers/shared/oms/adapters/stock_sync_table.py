@@ -178,11 +178,12 @@ class DynamoStockSync:
         pushed_seq: Mapping[str, int],
         recent: Sequence[int],
         at: str,
+        unseen: int = 0,
     ) -> bool:
         return self._update(
             listing,
-            "SET last_pushed = :q, pushed_at = :at, pushed_seq = :seq, recent_pushes = :recent"
-            " REMOVE lease_until",
+            "SET last_pushed = :q, pushed_at = :at, pushed_seq = :seq, recent_pushes = :recent,"
+            " unseen_at_push = :unseen REMOVE lease_until",
             "computed_at = :computed",
             {
                 ":q": quantity,
@@ -190,6 +191,7 @@ class DynamoStockSync:
                 ":seq": dict(pushed_seq),
                 ":recent": [*list(recent), quantity][-RECENT_PUSHES:],
                 ":computed": computed_at,
+                ":unseen": unseen,
             },
         )
 
@@ -285,6 +287,7 @@ def _state_from(item: Mapping[str, Any]) -> SyncState:
         pushed_seq={str(k): int(v) for k, v in (item.get("pushed_seq") or {}).items()},
         checked_seq={str(k): int(v) for k, v in (item.get("checked_seq") or {}).items()},
         lease_until=str(item.get("lease_until", "")),
+        unseen_at_push=int(item.get("unseen_at_push", 0)),
         last_pulled=number("last_pulled"),
         pulled_at=str(item.get("pulled_at", "")),
         last_difference=item.get("last_difference"),

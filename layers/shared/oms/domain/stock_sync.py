@@ -89,6 +89,9 @@ class SyncState:
     #: ledger seq per warehouse of the previous check (the in-flight window starts there)
     checked_seq: Mapping[str, int] = field(default_factory=dict)
     lease_until: str = ""
+    #: units the channel had deducted for orders the ledger had not seen when the push set it:
+    #: when the ledger sees them they are not sales since the push (the push already counted them)
+    unseen_at_push: int = 0
     last_pulled: int | None = None
     pulled_at: str = ""
     last_difference: Mapping[str, Any] | None = None
@@ -142,16 +145,27 @@ def channel_sales(entries: Iterable[LedgerEntry], channels: Mapping[str, str], p
     return sold
 
 
-def expected_quantity(last_pushed: int, sold_since_push: int) -> int:
-    """What the channel should show now: the pushed value less its own sales since (never below 0)."""
-    return max(0, last_pushed - sold_since_push)
+def expected_quantity(last_pushed: int, sold_since_push: int, unseen_at_push: int = 0) -> int:
+    """What the channel should show now: the pushed value less its own sales since (never below 0).
+
+    Orders the channel had taken but the ledger had not seen when the push set the channel were
+    wiped from its count by the push; when the ledger sees them they are not new sales.
+    """
+    return max(0, last_pushed - max(0, sold_since_push - unseen_at_push))
+
+
+def unseen_at_push(ours: int | None, theirs: int | None, in_flight: int) -> int:
+    """The channel's deductions the ledger has not seen (explained by orders in flight) at a push."""
+    if ours is None or theirs is None:
+        return 0
+    return min(max(0, in_flight), max(0, ours - theirs))
 
 
 @dataclass(frozen=True, slots=True)
 class CauseRule:
     """When a difference looks like this, say that. ``{n}`` is the size in units."""
 
-    direction: str  # "more": the channel shows more than it should; "fewer"
+    direction: str  # "more": the channel shows more than it should; "fewer"; "any"
     cause: str
     minimum: int = 1
     maximum: int | None = None
@@ -160,7 +174,7 @@ class CauseRule:
 
     def matches(self, direction: str, size: int, shows_an_earlier_push: bool) -> bool:
         return (
-            direction == self.direction
+            self.direction in (direction, "any")
             and size >= self.minimum
             and (self.maximum is None or size <= self.maximum)
             and (self.shows_an_earlier_push is None or self.shows_an_earlier_push == shows_an_earlier_push)
@@ -174,8 +188,8 @@ def load_cause_rules(text: str) -> tuple[CauseRule, ...]:
         raise InventoryInvalidError("likely-cause rules are a non-empty JSON list")
     rules = []
     for entry in raw:
-        if not isinstance(entry, dict) or entry.get("direction") not in ("more", "fewer"):
-            raise InventoryInvalidError("a likely-cause rule needs direction more|fewer and a cause")
+        if not isinstance(entry, dict) or entry.get("direction") not in ("more", "fewer", "any"):
+            raise InventoryInvalidError("a likely-cause rule needs direction more|fewer|any and a cause")
         rules.append(
             CauseRule(
                 direction=str(entry["direction"]),

@@ -496,6 +496,7 @@ class StockSyncStore(Protocol):
         pushed_seq: Mapping[str, int],
         recent: Sequence[int],
         at: str,
+        unseen: int = 0,
     ) -> bool: ...
     def release(self, listing: Listing, computed_at: str) -> bool: ...
     def record_check(

@@ -34,6 +34,7 @@ from oms.domain.stock_sync import (
     needs_push,
     report_csv,
     target_quantity,
+    unseen_at_push,
 )
 from oms.services.inventory_admin import formula_inputs
 from oms.services.ports import AlertSink, ChannelStock, InventoryRecords, ObjectStore, StockSyncStore
@@ -68,6 +69,16 @@ class SyncRun:
             "differences": len(self.differences),
             "report_key": self.report_key,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """What the pull of one listing found (all None when the channel was not read)."""
+
+    theirs: int | None = None
+    ours: int | None = None
+    in_flight: int = 0
+    difference: Difference | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +135,7 @@ class StockSync:
         entries, channels = self._movements(snapshot)
         for listing, state, recent in snapshot.listings:
             target = target_quantity(quantity, listing.rule, protective)
-            theirs, difference = self._check(
+            check = self._check(
                 listing,
                 state=state,
                 recent=recent,
@@ -133,13 +144,13 @@ class StockSync:
                 now=computed,
                 run=run,
             )
-            if needs_push(target, state, heal=difference is not None):
+            if needs_push(target, state, heal=check.difference is not None):
                 self._push(
                     listing,
                     state=state,
                     recent=recent,
                     target=target,
-                    theirs=theirs,
+                    check=check,
                     computed_at=computed_at,
                     seq_now=seq_now,
                     run=run,
@@ -148,10 +159,10 @@ class StockSync:
                 run.unchanged += 1
             self.store.record_check(
                 listing,
-                theirs,
+                check.theirs,
                 computed_at,
                 seq_now,
-                None if difference is None else difference.as_dict(),
+                None if check.difference is None else check.difference.as_dict(),
             )
 
     def _sellable(self, snapshot: SkuSnapshot) -> int:
@@ -187,32 +198,36 @@ class StockSync:
         channels: dict[str, str],
         now: datetime,
         run: SyncRun,
-    ) -> tuple[int | None, Difference | None]:
+    ) -> _Check:
         if state.last_pushed is None or not self.channels.can_pull(listing.platform):
-            return None, None
+            return _Check()
         try:
             theirs = self.channels.pull(listing)
         except OmsError as error:
             run.failed.append(f"{listing.sku}@{listing.channel}: pull {error.code}")
-            return None, None
+            return _Check()
         run.checked += 1
         if state.pushed_at and datetime.fromisoformat(state.pushed_at) + self.settle > now:
-            return theirs, None
+            # The channel may not show the push yet (its interface lags): not compared this time.
+            return _Check(theirs=theirs)
         since_push = [e for e in entries if e.seq > state.pushed_seq.get(e.warehouse, 0)]
         since_check = [e for e in entries if e.seq > state.checked_seq.get(e.warehouse, 0)]
+        sold = channel_sales(since_push, channels, listing.platform)
+        ours = expected_quantity(state.last_pushed, sold, state.unseen_at_push)
+        in_flight = max(0, channel_sales(since_check, channels, listing.platform))
         difference = judge(
             at=now,
             listing=listing,
-            ours=expected_quantity(state.last_pushed, channel_sales(since_push, channels, listing.platform)),
+            ours=ours,
             theirs=theirs,
-            in_flight=max(0, channel_sales(since_check, channels, listing.platform)),
+            in_flight=in_flight,
             threshold_percent=self.threshold_percent,
             rules=self.rules,
             earlier_pushes=recent[:-1],
         )
         if difference is not None:
             run.differences.append(difference)
-        return theirs, difference
+        return _Check(theirs, ours, in_flight, difference)
 
     def _push(
         self,
@@ -221,7 +236,7 @@ class StockSync:
         state: SyncState,
         recent: Sequence[int],
         target: int,
-        theirs: int | None,
+        check: _Check,
         computed_at: str,
         seq_now: dict[str, int],
         run: SyncRun,
@@ -234,13 +249,21 @@ class StockSync:
             run.yielded += 1
             return
         try:
-            self.channels.push(listing, target, theirs if theirs is not None else state.last_pushed)
+            self.channels.push(
+                listing, target, check.theirs if check.theirs is not None else state.last_pushed
+            )
         except OmsError as error:
             self.store.release(listing, computed_at)
             run.failed.append(f"{listing.sku}@{listing.channel}: push {error.code}")
             return
         self.store.record_push(
-            listing, computed_at, quantity=target, pushed_seq=seq_now, recent=recent, at=_stamp(self.clock())
+            listing,
+            computed_at,
+            quantity=target,
+            pushed_seq=seq_now,
+            recent=recent,
+            at=_stamp(self.clock()),
+            unseen=unseen_at_push(check.ours, check.theirs, check.in_flight),
         )
         run.pushed += 1
 

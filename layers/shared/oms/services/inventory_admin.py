@@ -196,7 +196,12 @@ def channel_states(sync: StockSyncStore, sku: str) -> list[dict[str, Any]]:
             "pushed_at": state.pushed_at or None,
             "last_pulled": state.last_pulled,
             "pulled_at": state.pulled_at or None,
-            "last_difference": state.last_difference,
+            "last_difference": None
+            if state.last_difference is None
+            else {
+                name: int(value) if isinstance(value, Decimal) else value
+                for name, value in state.last_difference.items()
+            },
         }
         for listing, state, _ in sync.snapshot(sku).listings
     ]

@@ -269,7 +269,7 @@ def judge(
 
 
 def report_csv(differences: Sequence[Difference]) -> str:
-    """The difference report: a header and one row per difference (RFC 4180, CRLF)."""
+    """The difference report: a header and one row per difference (UTF-8, RFC 4180, CRLF)."""
     import csv
     import io
 
@@ -277,7 +277,14 @@ def report_csv(differences: Sequence[Difference]) -> str:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(REPORT_COLUMNS)
     for difference in differences:
-        writer.writerow(difference.row())
+        # Text cells starting with = + - @ are formulas to a spreadsheet: quoted as text. Numbers
+        # (a negative delta) stay numbers.
+        writer.writerow(
+            [
+                f"'{cell}" if isinstance(cell, str) and cell[:1] in "=+-@" else cell
+                for cell in difference.row()
+            ]
+        )
     return buffer.getvalue()
 
 

@@ -281,7 +281,7 @@ def report_csv(differences: Sequence[Difference]) -> str:
         # (a negative delta) stay numbers.
         writer.writerow(
             [
-                f"'{cell}" if isinstance(cell, str) and cell[:1] in "=+-@" else cell
+                f"'{cell}" if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@") else cell
                 for cell in difference.row()
             ]
         )

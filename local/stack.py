@@ -42,7 +42,7 @@ from local.api_gateway import DEFAULT_API_PORT, ApiGateway, ApiRoute, SigV4Verif
 from local.event_source import QueueMapping, SqsPoller, drain_all
 from local.lambda_context import LOCAL_ACCOUNT_ID, FunctionLogRouter, LocalFunction
 from local.moto_server import MotoServer
-from local.scheduler import ScheduledTarget, SimulatedClock, targets_from_model
+from local.scheduler import Firing, ScheduledTarget, SimulatedClock, targets_from_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEMPLATE = ROOT / "template.yaml"
@@ -400,14 +400,18 @@ class LocalStack:
         )
         return SqsPoller(self.sqs, mapping, region=self.region, retry_delay_s=self._retry_delay_s)
 
-    def _runtime_schedules(self) -> list[ScheduledTarget]:
+    def _runtime_schedules(self, after: Firing | None) -> list[ScheduledTarget]:
         """EventBridge Scheduler schedules the functions created on moto, not yet on the clock.
 
+        Asked after a firing of a function whose role may ``scheduler:CreateSchedule`` (and when
+        an advance starts): other firings cannot have created one, and moto is not asked.
         One-shot ``at()`` schedules with ``ActionAfterCompletion: DELETE`` are deleted from
         moto once the clock has passed them, as Scheduler does after the invocation.
         """
         from local.scheduler import SCHEDULE_V2
 
+        if after is not None and after.function_id not in self._schedule_creators():
+            return []
         scheduler = self.client("scheduler")
         known: dict[tuple[str, str], datetime | None] = self.__dict__.setdefault("_known_schedules", {})
         now = self.clock.now() if self.clock is not None else datetime.now(UTC)
@@ -443,6 +447,21 @@ class LocalStack:
                 )
             )
         return found
+
+    def _schedule_creators(self) -> frozenset[str]:
+        """Functions whose role in the template allows ``scheduler:CreateSchedule``."""
+        cached: frozenset[str] | None = self.__dict__.get("_creators")
+        if cached is None:
+            creators = set()
+            resources = self.model.resources if self.model is not None else {}
+            for function_id in self.functions:
+                role = (resources.get(function_id, {}).get("Properties") or {}).get("Role")
+                role_id = role.get("Fn::GetAtt", [None])[0] if isinstance(role, dict) else None
+                policies = (resources.get(str(role_id), {}).get("Properties") or {}).get("Policies") or []
+                if "scheduler:CreateSchedule" in json.dumps(policies):
+                    creators.add(function_id)
+            cached = self.__dict__["_creators"] = frozenset(creators)
+        return cached
 
     def _schedule_targets(self) -> list[ScheduledTarget]:
         return targets_from_model(getattr(self.model, "schedules", []) or [], self.functions)

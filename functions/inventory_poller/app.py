@@ -1,9 +1,9 @@
 """The channel stock sync: every minute, and a second pass 30 s later (docs/inventory.md).
 
-The scheduled (first) pass plans the second one as a one-shot EventBridge Scheduler schedule
-targeting this function (D100), then syncs; the second pass only syncs. Each pass computes every
-listed SKU's sellable quantity per channel, pushes what changed, pulls what the channels show and
-reports differences (CSV on S3 + one alert).
+The scheduled (first) pass syncs, then plans the second one as a one-shot EventBridge Scheduler
+schedule targeting this function (D100) when any SKU is listed; the second pass only syncs.
+Each pass computes every listed SKU's sellable quantity per channel, pushes what changed, pulls
+what the channels show and reports differences (CSV on S3 + one alert).
 """
 
 from __future__ import annotations
@@ -43,11 +43,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     second = event.get("pass") == "second"
     at = _moment(event.get("due") if second else event.get("scheduled_time"))
     run_id = f"{at:%Y%m%dT%H%M%SZ}-{2 if second else 1}"
-    if not second:
+    run = replace(composition.stock_sync(), clock=_clock_from(at)).run(run_id)
+    if not second and run.skus:
+        # Nothing listed, nothing to sync twice: no schedule is created.
         composition.second_pass_scheduler().plan(
             at, context.invoked_function_arn, timedelta(seconds=settings().inventory_second_pass_seconds)
         )
-    run = replace(composition.stock_sync(), clock=_clock_from(at)).run(run_id)
     count("InventorySyncPushes", run.pushed)
     count("InventorySyncDifferences", len(run.differences))
     count("InventorySyncFailures", len(run.failed))

@@ -198,3 +198,12 @@ def test_a_lost_push_and_an_unsynced_return_are_reported_once_and_healed(
     view = json.loads(synced.admin_get(f"/inventory/{SKU}").body)
     states = {c["channel"]: c for c in view["channels"]}
     assert states[f"douyin:{DOUYIN_SHOP}"]["last_difference"]["delta"] == -3
+
+
+def test_the_demo_chapter_meets_its_own_oracle(synced: LocalStack) -> None:
+    from local.inventory_sync_chapter import run
+
+    credentials = json.loads(synced.credentials_file.read_text(encoding="utf-8"))
+    chapter = run(synced, credentials)
+    assert chapter.mismatches == []
+    assert chapter.summary["differences_reported"] == 2

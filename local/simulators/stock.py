@@ -1,10 +1,10 @@
-"""Channel-side stock for the simulated Douyin, Shopify and WeChat Channels APIs.
+"""Channel-side stock for the simulated Douyin, Shopify, WeChat Channels (and Pinduoduo) APIs.
 
 A channel keeps its own stock per SKU: what the order center pushes sets it, buyers' orders
-deduct from it (:func:`sell`), and a read returns it. A channel's stock interface may lag (about
-3.7 s has been reported for Pinduoduo): a pushed value becomes visible ``lag`` later on the
-simulator's clock (a simulated clock makes that instant and deterministic); until then reads and
-sales see the older value. Test handles: :func:`set_stock`, :func:`stock`, :func:`sell`,
+deduct from it (:func:`sell`), and a read returns it. A channel's stock interface may lag
+(Pinduoduo's, about 3.7 s, by default; :func:`set_lag` for any platform): a pushed value becomes
+visible ``lag`` later on the simulator's clock (a simulated clock makes that instant and
+deterministic); until then reads and sales see the older value. Test handles: :func:`set_stock`, :func:`stock`, :func:`sell`,
 :func:`set_lag`, :func:`lose_next_push` (the API answers success and keeps nothing).
 
 API shapes (request checks are the platform's own: Douyin's signature is checked by the
@@ -47,10 +47,14 @@ class _Level:
             self.shown = self.pending.pop(0)[1]
 
 
+#: Reported stock-interface lags: a pushed value reaches buyers this much later (configurable)
+DEFAULT_LAGS = {"pinduoduo": timedelta(seconds=3.7)}
+
+
 @dataclass(slots=True)
 class _State:
     levels: dict[tuple[str, str, str], _Level] = field(default_factory=dict)
-    lag: dict[str, timedelta] = field(default_factory=dict)
+    lag: dict[str, timedelta] = field(default_factory=lambda: dict(DEFAULT_LAGS))
     lose: dict[tuple[str, str, str], int] = field(default_factory=dict)
     pushes: list[tuple[str, str, str, int]] = field(default_factory=list)
 
@@ -113,6 +117,11 @@ def pushes(simulator: Any) -> list[tuple[str, str, str, int]]:
     """Every accepted push as (platform, shop, sku, quantity), in order (lost ones included)."""
     with simulator._lock:
         return list(_state(simulator).pushes)
+
+
+def record_push(simulator: Any, platform: str, shop: str, sku: str, quantity: int) -> None:
+    """A platform module's stock API set ``quantity`` (called under the simulator's lock)."""
+    _push(simulator, platform, shop, sku, quantity)
 
 
 def _push(simulator: Any, platform: str, shop: str, sku: str, quantity: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -174,3 +174,22 @@ def test_a_lagging_channel_shows_a_push_only_after_its_lag(simulator: PlatformSi
         assert client.read_stock("100001", "77") == 10
         now[0] = NOW.replace(second=4)
         assert client.read_stock("100001", "77") == 4
+
+
+def test_pinduoduo_buyers_see_a_push_about_3_7_seconds_later() -> None:
+    from oms.platforms.pinduoduo import ADAPTER as PINDUODUO
+
+    now = [NOW]
+    app = next(iter(CREDENTIALS["pinduoduo"].values()))
+    mall = next(iter(app["access_tokens"]))
+    with PlatformSimulator(CREDENTIALS, clock=lambda: now[0]) as lagging:
+        client = PINDUODUO.client(
+            app, Urllib3Transport(), base_url=f"{lagging.base_url}/pinduoduo", clock=lambda: now[0]
+        )
+        channel.set_stock(lagging, "pinduoduo", mall, "70011", 10)
+        client.update_stock(mall, goods_id="6001", sku_id="70011", quantity=4)  # type: ignore[attr-defined]
+        # a buyer 3 s later still sees (and takes from) the old 10
+        now[0] = NOW + timedelta(seconds=3)
+        assert channel.sell(lagging, "pinduoduo", mall, "70011", 7)
+        now[0] = NOW + timedelta(seconds=3.7)
+        assert channel.stock(lagging, "pinduoduo", mall, "70011") == 4

@@ -4,8 +4,9 @@ A channel keeps its own stock per SKU: what the order center pushes sets it, buy
 deduct from it (:func:`sell`), and a read returns it. A channel's stock interface may lag
 (Pinduoduo's, about 3.7 s, by default; :func:`set_lag` for any platform): a pushed value becomes
 visible ``lag`` later on the simulator's clock (a simulated clock makes that instant and
-deterministic); until then reads and sales see the older value. Test handles: :func:`set_stock`, :func:`stock`, :func:`sell`,
-:func:`set_lag`, :func:`lose_next_push` (the API answers success and keeps nothing).
+deterministic); until then reads and sales see the older value. Test handles:
+:func:`set_stock`, :func:`stock`, :func:`sell`, :func:`set_lag`, :func:`lose_next_push` (the API
+answers success and keeps nothing).
 
 API shapes (request checks are the platform's own: Douyin's signature is checked by the
 simulator before the call reaches :func:`douyin`):

@@ -26,6 +26,7 @@ CHAPTERS: tuple[str, ...] = (
     "inventory_health_chapter",
     "customers_chapter",
     "sla_chapter",
+    "inventory_sync_chapter",
 )
 
 

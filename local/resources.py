@@ -444,6 +444,13 @@ def _name_everything(deployed: Deployed) -> None:
         }.get(str(kind))
         if derived_arn:
             deployed.arns[logical_id] = derived_arn
+    # IAM roles: the ARN a template hands to a service (EventBridge Scheduler's target role);
+    # locally nothing assumes them, the ARN only has to be well formed and stable.
+    for logical_id, resource in deployed.model.resources.items():
+        if resource.get("Type") == "AWS::IAM::Role":
+            deployed.arns.setdefault(
+                logical_id, f"arn:{PARTITION}:iam::{account}:role/{deployed.stack_name}-{logical_id}"
+            )
 
 
 def _read_credentials(credentials_file: str | Path | None) -> dict[str, Any] | None:

@@ -397,6 +397,9 @@ class SimulatedClock:
         self._registered: list[_Registered] = []
         self._lock = threading.RLock()
         self.firings: list[Firing] = []
+        #: Schedules created at run time (a function creating a one-shot EventBridge Scheduler
+        #: schedule) to register too: asked when an advance starts (None) and after each firing.
+        self.discover: Callable[[Firing | None], Iterable[ScheduledTarget]] | None = None
 
     def now(self) -> datetime:
         return self._now
@@ -446,6 +449,7 @@ class SimulatedClock:
                 for entry in self._registered:
                     if not only(entry.target):
                         entry.next_time = entry.expression.next_after(target_time)
+            self._discover(None)
             while True:
                 due = [
                     entry for entry in self._registered if entry.next_time and entry.next_time <= target_time
@@ -459,9 +463,15 @@ class SimulatedClock:
                 self._now = when
                 fired.append(self._fire(entry.target, when))
                 entry.next_time = entry.expression.next_after(when)
+                self._discover(fired[-1])
             self._now = target_time
         self.firings.extend(fired)
         return fired
+
+    def _discover(self, after: Firing | None) -> None:
+        if self.discover is not None:
+            for found in self.discover(after):
+                self.schedule(found)
 
     def _fire(self, target: ScheduledTarget, when: datetime) -> Firing:
         event = build_schedule_event(target, when, region=self._region)

@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local import simulators
+from local.simulators import stock
 from oms.platforms._common import constant_time_equals
 from oms.platforms.douyin.signing import api_sign, event_sign
 from oms.platforms.shopify.webhook import webhook_hmac
@@ -272,8 +273,17 @@ class PlatformSimulator:
             self._serial += 1
             if platform == DOUYIN and request.method == "POST":
                 return self._douyin(request, rest)
+            shop, _, shopify_path = rest.partition("/admin/api/")
+            if platform == SHOPIFY and shopify_path.partition("/")[2] in stock.SHOPIFY_STOCK_PATHS:
+                stock_reply: SimReply = stock.shopify(
+                    self, request, shop, shopify_path.partition("/")[2].split("?")[0]
+                )
+                return stock_reply
             if platform == SHOPIFY and request.method == "GET":
                 return self._shopify(request, rest.split("/"))
+            if platform == WECHAT_CHANNELS and rest in stock.WECHAT_STOCK_APIS and request.method == "POST":
+                wechat_reply: SimReply = stock.wechat(self, request, rest)
+                return wechat_reply
             if platform == WECHAT_CHANNELS and rest == WECHAT_TOKEN and request.method == "GET":
                 return self._wechat_token(request)
             if platform == WECHAT_CHANNELS and rest == WECHAT_ORDER_GET and request.method == "POST":
@@ -313,7 +323,7 @@ class PlatformSimulator:
 
     def _douyin(self, request: SimRequest, path: str) -> SimReply:
         api = path.strip("/").replace("/", ".")
-        if api != DOUYIN_ORDER_DETAIL:
+        if api != DOUYIN_ORDER_DETAIL and api not in stock.DOUYIN_STOCK_APIS:
             return self._douyin_error(70000, "接口服务已下线", "isp.api-service-off", "API不存在或API已下线")
         fault = self._enter(DOUYIN, api)
         if fault is not None:
@@ -377,6 +387,9 @@ class PlatformSimulator:
             return self._douyin_error(
                 40003, "非法的参数", "isv.parameter-format-invalid", "业务参数json解析失败"
             )
+        if api in stock.DOUYIN_STOCK_APIS:
+            douyin_reply: SimReply = stock.douyin(self, str(shop_id), api, params)
+            return douyin_reply
         order_id = params.get("shop_order_id")
         if not order_id:
             return self._douyin_error(40002, "缺少必选参数", "isv.missing-parameter", "shop_order_id")

@@ -36,12 +36,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from local.api_gateway import DEFAULT_API_PORT, ApiGateway, ApiRoute, SigV4Verifier, sign_request
 from local.event_source import Doorbell, QueueMapping, SqsPoller, drain_all
 from local.lambda_context import LOCAL_ACCOUNT_ID, FunctionLogRouter, LocalFunction
 from local.moto_server import MotoServer
-from local.scheduler import ScheduledTarget, SimulatedClock, targets_from_model
+from local.scheduler import Firing, ScheduledTarget, SimulatedClock, targets_from_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEMPLATE = ROOT / "template.yaml"
@@ -228,6 +229,7 @@ class LocalStack:
         self.pollers = [self._poller(source).start() for source in self.model.queue_sources]
         self.clock = SimulatedClock(self._clock_start or datetime.now(UTC), region=self.region)
         self.clock.schedule_all(self._schedule_targets())
+        self.clock.discover = self._runtime_schedules
         return self
 
     def stop(self) -> None:
@@ -412,6 +414,69 @@ class LocalStack:
                 bell.ring()
         elif (doorbell := self.doorbells.get(_queue_name(queue_url))) is not None:
             doorbell.ring()
+
+    def _runtime_schedules(self, after: Firing | None) -> list[ScheduledTarget]:
+        """EventBridge Scheduler schedules the functions created on moto, not yet on the clock.
+
+        Asked after a firing of a function whose role may ``scheduler:CreateSchedule`` (and when
+        an advance starts): other firings cannot have created one, and moto is not asked.
+        One-shot ``at()`` schedules with ``ActionAfterCompletion: DELETE`` are deleted from
+        moto once the clock has passed them, as Scheduler does after the invocation.
+        """
+        from local.scheduler import SCHEDULE_V2
+
+        if after is not None and after.function_id not in self._schedule_creators():
+            return []
+        scheduler = self.client("scheduler")
+        known: dict[tuple[str, str], datetime | None] = self.__dict__.setdefault("_known_schedules", {})
+        now = self.clock.now() if self.clock is not None else datetime.now(UTC)
+        for key, due in list(known.items()):
+            if due is not None and due <= now:
+                scheduler.delete_schedule(GroupName=key[0], Name=key[1])
+                known[key] = None
+        by_name = {function.function_name: function for function in self.functions.values()}
+        found: list[ScheduledTarget] = []
+        for summary in scheduler.list_schedules().get("Schedules", []):
+            key = (summary.get("GroupName") or "default", summary["Name"])
+            if key in known:
+                continue
+            detail = scheduler.get_schedule(GroupName=key[0], Name=key[1])
+            function = by_name.get(str(detail["Target"]["Arn"]).rsplit(":", 1)[-1])
+            if function is None:
+                continue
+            expression = str(detail["ScheduleExpression"])
+            timezone = detail.get("ScheduleExpressionTimezone")
+            due = None
+            if expression.startswith("at(") and detail.get("ActionAfterCompletion") == "DELETE":
+                zone = ZoneInfo(timezone) if timezone else UTC
+                due = datetime.fromisoformat(expression[3:-1]).replace(tzinfo=zone).astimezone(UTC)
+            known[key] = due
+            found.append(
+                ScheduledTarget(
+                    name=key[1],
+                    expression=expression,
+                    function=function,
+                    input=detail["Target"].get("Input"),
+                    timezone=timezone,
+                    kind=SCHEDULE_V2,
+                )
+            )
+        return found
+
+    def _schedule_creators(self) -> frozenset[str]:
+        """Functions whose role in the template allows ``scheduler:CreateSchedule``."""
+        cached: frozenset[str] | None = self.__dict__.get("_creators")
+        if cached is None:
+            creators = set()
+            resources = self.model.resources if self.model is not None else {}
+            for function_id in self.functions:
+                role = (resources.get(function_id, {}).get("Properties") or {}).get("Role")
+                role_id = role.get("Fn::GetAtt", [None])[0] if isinstance(role, dict) else None
+                policies = (resources.get(str(role_id), {}).get("Properties") or {}).get("Policies") or []
+                if "scheduler:CreateSchedule" in json.dumps(policies):
+                    creators.add(function_id)
+            cached = self.__dict__["_creators"] = frozenset(creators)
+        return cached
 
     def _schedule_targets(self) -> list[ScheduledTarget]:
         return targets_from_model(getattr(self.model, "schedules", []) or [], self.functions)

@@ -104,6 +104,10 @@ def handle(simulator: Any, request: Any, rest: str) -> Any:
         quantity = int(form["quantity"])
         levels = _state(simulator)["stock"]
         levels[key] = quantity if form.get("update_type") == "1" else levels.get(key, 0) + quantity
+        # What buyers see follows ~3.7 s later on the simulator's clock (local.simulators.stock).
+        from local.simulators import stock as channel
+
+        channel.record_push(simulator, PLATFORM, mall, sku, levels[key])
         return SimReply.json({"goods_quantity_update_response": {"is_success": True}})
     return _error(10001, "unknown type")
 

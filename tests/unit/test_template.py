@@ -36,10 +36,15 @@ UNAVOIDABLE_WILDCARDS = {
     # Reports are named per run (diagnosis/<yyyy>/<mm>/<dd>/<id>.csv, patrols/...): one prefix each.
     "${ReportsBucket.Arn}/diagnosis/*": {"s3:PutObject", "s3:GetObject"},
     "${ReportsBucket.Arn}/patrols/*": {"s3:PutObject", "s3:GetObject"},
-    # The poller's difference files are named per run (inventory/differences/<yyyy>/<mm>/<dd>/<run>.csv);
-    # the health report is one per month (inventory/health/<yyyy>-<mm>/report.html|.csv).
-    "${ReportsBucket.Arn}/inventory/differences/*": {"s3:GetObject"},
+    # The health report is one per month (inventory/health/<yyyy>-<mm>/report.html|.csv).
     "${ReportsBucket.Arn}/inventory/health/*": {"s3:PutObject", "s3:GetObject"},
+    # Stock difference reports are named per sync pass (inventory/differences/<yyyy>/<mm>/<dd>/<run>.csv).
+    "${ReportsBucket.Arn}/inventory/differences/*": {"s3:PutObject", "s3:GetObject"},
+    # The sync's one-shot second passes are named per first pass (D100), under one prefix.
+    (
+        "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}"
+        ":schedule/default/inventory-second-pass-*"
+    ): {"scheduler:CreateSchedule"},
     # Daily digests of return chain heads are named per day (returns/digests/<yyyy-mm-dd>.json).
     "${ReturnDigestBucket.Arn}/returns/digests/*": {"s3:PutObject", "s3:GetObject"},
     "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*": {
@@ -66,6 +71,7 @@ FUNCTION_EVENT_DIRS = {
     "SlaDeadlinesFunction": "sla_deadlines",
     "WmsHeartbeatFunction": "wms_heartbeat",
     "InventoryHealthFunction": "inventory_health",
+    "InventoryPollerFunction": "inventory_poller",
 }
 #: Secrets that are not a platform's (channels and routes of the notifiers)
 NON_PLATFORM_SECRETS = {"NotifierSecret", "WarehouseSecret"}
@@ -79,6 +85,7 @@ NON_HTTP_DIRS = {
     "settlement_recorder",
     "inventory_events",
     "customer_identity",
+    "inventory_poller",
 }
 #: The returns capability (issue 8): its functions and the secrets only they read.
 RETURN_FUNCTIONS = {"ReturnsApiFunction", "ReturnOpenerFunction", "ReturnJobsFunction"}
@@ -486,6 +493,12 @@ def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: A
             # The warehouses' own secrets, and the notifiers' for the recovery message.
             assert sorted(map(json.dumps, as_list(readers[0]["Resource"]))) == sorted(
                 json.dumps({"Ref": name}) for name in ("NotifierSecret", "WarehouseSecret")
+            )
+        elif function_id == "InventoryPollerFunction":
+            # Every platform it pushes stock to; WeChat mini-program orders are the merchant's own store.
+            assert len(readers) == 1
+            assert sorted(map(json.dumps, as_list(readers[0]["Resource"]))) == sorted(
+                json.dumps(ref) for ref in secret_refs if ref != {"Ref": "WechatMiniSecret"}
             )
         elif function_id == "OrderPollerFunction":
             assert len(readers) == 1

@@ -27,9 +27,11 @@ if TYPE_CHECKING:
     from oms.adapters.raw_archive import S3RawArchive
     from oms.adapters.reports import S3ReportStore
     from oms.adapters.rule_store import DynamoRuleStore
+    from oms.adapters.second_pass import SecondPassScheduler
     from oms.adapters.secrets import SecretsManagerStore
     from oms.adapters.settlement_table import DynamoSettlementStore
     from oms.adapters.sla_table import DynamoSlaPolicies, DynamoSlaStore
+    from oms.adapters.stock_sync_table import DynamoStockSync
     from oms.domain.settlement import FeeRules
     from oms.domain.sla import SlaPolicySet
     from oms.services.cleaning_rules import CachedRuleSource, CleaningRulesAdmin
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from oms.services.sanitize import PayloadSanitizer
     from oms.services.settlement import SettlementRecorder, SettlementStatements
     from oms.services.sla import SlaDeadlines, SlaEscalator, SlaReports
+    from oms.services.stock_sync import StockSync
     from oms.services.traces import TraceQueries
     from oms.services.wms import WarehouseHeartbeats
 
@@ -583,7 +586,7 @@ def inventory_events() -> InventoryEvents:
 def inventory_admin() -> InventoryAdmin:
     from oms.services.inventory_admin import InventoryAdmin
 
-    return InventoryAdmin(records=inventory_ledger(), clock=utc_now)
+    return InventoryAdmin(records=inventory_ledger(), clock=utc_now, sync=stock_sync_store())
 
 
 @cache
@@ -622,3 +625,50 @@ def inventory_health_reports() -> InventoryHealthReports:
         weights=default_weights(),
         clock=utc_now,
     )
+
+
+# --------------------------------------------------------------------------- issue #4: channel stock sync
+
+
+@cache
+def stock_sync_store() -> DynamoStockSync:
+    from oms.adapters.stock_sync_table import DynamoStockSync
+
+    return DynamoStockSync(settings().inventory_table, _client("dynamodb"))
+
+
+@cache
+def stock_sync() -> StockSync:
+    from decimal import Decimal
+    from importlib import resources
+
+    from oms.adapters.channel_stock import ChannelStockGateway
+    from oms.adapters.http import Urllib3Transport
+    from oms.adapters.platform_clients import PlatformClients
+    from oms.domain.stock_sync import load_cause_rules
+    from oms.services.stock_sync import StockSync
+
+    config = settings()
+    clients = PlatformClients(
+        secrets=secret_store(),
+        transport=Urllib3Transport(),
+        base_urls=config.platform_base_urls,
+        clock=utc_now,
+    )
+    return StockSync(
+        store=stock_sync_store(),
+        channels=ChannelStockGateway(clients),
+        records=inventory_ledger(),
+        alerts=alert_sink(),
+        reports=report_store(),
+        clock=utc_now,
+        rules=load_cause_rules(resources.files("oms.data").joinpath("stock_causes.json").read_text("utf-8")),
+        threshold_percent=Decimal(config.inventory_sync_threshold_percent),
+    )
+
+
+@cache
+def second_pass_scheduler() -> SecondPassScheduler:
+    from oms.adapters.second_pass import SecondPassScheduler
+
+    return SecondPassScheduler(_client("scheduler"), role_arn=settings().inventory_second_pass_role_arn)

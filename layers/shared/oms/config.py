@@ -36,6 +36,11 @@ class Settings:
     inventory_table: str = ""
     inventory_warehouse: str = "main"
     inventory_hold_minutes: dict[str, int] = field(default_factory=dict)
+    #: inventory_poller: a channel difference counts beyond this percent; the second pass's delay
+    #: and the role EventBridge Scheduler invokes it with (D100)
+    inventory_sync_threshold_percent: str = "2"
+    inventory_second_pass_seconds: int = 30
+    inventory_second_pass_role_arn: str = ""
     #: Where every stored order change is published (oms.domain.order_events)
     order_events_topic_arn: str = ""
     #: Reports for people (diagnosis exports, patrol, inventory and fulfilment reports)
@@ -100,6 +105,9 @@ class Settings:
             inventory_hold_minutes={
                 str(k): int(v) for k, v in json.loads(env.get("INVENTORY_HOLD_MINUTES") or "{}").items()
             },
+            inventory_sync_threshold_percent=env.get("INVENTORY_SYNC_THRESHOLD_PERCENT", "2"),
+            inventory_second_pass_seconds=int(env.get("INVENTORY_SECOND_PASS_SECONDS", "30")),
+            inventory_second_pass_role_arn=env.get("INVENTORY_SECOND_PASS_ROLE_ARN", ""),
             order_events_topic_arn=env.get("ORDER_EVENTS_TOPIC_ARN", ""),
             reports_bucket=env.get("REPORTS_BUCKET", ""),
             admin_principal_arns=tuple(

@@ -401,3 +401,25 @@ def routing_id(value: Any) -> str | None:
     if value is None or isinstance(value, bool) or not isinstance(value, int | str):
         return None
     return clean_text(str(value)) or None
+
+
+def stock_quantity(quantity: int) -> int:
+    """A stock total a client may send: a whole number, never negative (``SchemaInvalidError``)."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
+        raise SchemaInvalidError("stock quantity must be a non-negative integer", field="quantity")
+    return quantity
+
+
+def reply_quantity(value: Any, *, platform: str, field: str) -> int:
+    """A stock quantity read from a platform's reply (an integer, or its decimal text)."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SchemaInvalidError(f"{platform} stock reply has no whole {field}", field=field)
+    return value
+
+
+def json_id(value: str) -> int | str:
+    """A platform id as its JSON wants it: ASCII digit strings as integers (64-bit ids), else as is."""
+    text = str(value)
+    return int(text) if text.isascii() and text.isdigit() else text

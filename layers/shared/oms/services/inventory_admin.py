@@ -20,7 +20,7 @@ from typing import Any
 from oms.domain.errors import BadRequestError, InventoryInvalidError
 from oms.domain.formula import DEFAULT_FORMULA, FormulaVersion, Inputs, parse, sellable
 from oms.domain.inventory import Incoming, StockLevel
-from oms.services.ports import InventoryRecords
+from oms.services.ports import InventoryRecords, StockSyncStore
 
 #: How many of the newest ledger entries a GET shows per warehouse.
 LEDGER_TAIL = 20
@@ -47,6 +47,8 @@ def formula_inputs(level: StockLevel, today: date) -> Inputs:
 class InventoryAdmin:
     records: InventoryRecords
     clock: Callable[[], datetime]
+    #: listings and their channel sync state (shown per channel); None: not shown
+    sync: StockSyncStore | None = None
 
     def view(self, sku: str) -> dict[str, Any]:
         formula = self.formula(f"sku:{sku}")
@@ -90,7 +92,9 @@ class InventoryAdmin:
                 }
             )
         breaker = self.records.breaker(sku)
+        channels = None if self.sync is None else channel_states(self.sync, sku)
         return {
+            **({} if channels is None else {"channels": channels}),
             "sku": sku,
             "formula": {"scope": formula.scope, "version": formula.version, "source": formula.source},
             "warehouses": warehouses,
@@ -173,3 +177,31 @@ def _incoming(raw: Any) -> list[Incoming]:
     if len(items) > 100:
         raise InventoryInvalidError("at most 100 incoming entries per SKU and warehouse")
     return items
+
+
+def channel_states(sync: StockSyncStore, sku: str) -> list[dict[str, Any]]:
+    """Each listing of the SKU with what the poller last pushed, pulled and found different."""
+    return [
+        {
+            "channel": listing.channel,
+            "channel_sku_id": listing.channel_sku_id,
+            "product_id": listing.product_id,
+            "location_id": listing.location_id,
+            "allocation": {
+                "share_percent": listing.rule.share_percent,
+                "buffer": listing.rule.buffer,
+                "maximum": listing.rule.maximum,
+            },
+            "last_pushed": state.last_pushed,
+            "pushed_at": state.pushed_at or None,
+            "last_pulled": state.last_pulled,
+            "pulled_at": state.pulled_at or None,
+            "last_difference": None
+            if state.last_difference is None
+            else {
+                name: int(value) if isinstance(value, Decimal) else value
+                for name, value in state.last_difference.items()
+            },
+        }
+        for listing, state, _ in sync.snapshot(sku).listings
+    ]

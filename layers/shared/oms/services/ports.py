@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from oms.domain.rules import ManagedRule, RuleAudit, RuleChange, RuleSet
     from oms.domain.settlement import SettlementEntry
     from oms.domain.state_machine import Decision
+    from oms.domain.stock_sync import Listing, SkuSnapshot
     from oms.domain.surge import SurgeVerdict
     from oms.platforms.base import AppSecrets
 
@@ -519,3 +520,49 @@ class DifferenceSource(Protocol):
     def rows(self, start: datetime, end: datetime) -> tuple[list[SyncDifference], list[str]]:
         """The poller's difference rows stamped in ``[start, end)``, and the files that were unreadable."""
         ...
+
+
+# --------------------------------------------------------------------------- issue #4: channel stock sync
+
+
+class StockSyncStore(Protocol):
+    """Listings and their sync state (``oms.adapters.stock_sync_table.DynamoStockSync``)."""
+
+    def put_listing(self, listing: Listing, actor: str, at: datetime) -> None: ...
+    def listed_skus(self) -> list[str]: ...
+    def snapshot(self, sku: str) -> SkuSnapshot: ...
+    def ledger_since(self, sku: str, warehouse: str, seq: int) -> list[LedgerEntry]: ...
+    def reservation_channels(self, references: Sequence[str]) -> dict[str, str]: ...
+    def claim(self, listing: Listing, computed_at: str, now: str, lease_until: str) -> bool: ...
+    def record_push(
+        self,
+        listing: Listing,
+        computed_at: str,
+        *,
+        quantity: int,
+        pushed_seq: Mapping[str, int],
+        recent: Sequence[int],
+        at: str,
+        unseen: int = 0,
+    ) -> bool: ...
+    def release(self, listing: Listing, computed_at: str) -> bool: ...
+    def record_check(
+        self,
+        listing: Listing,
+        pulled: int | None,
+        at: str,
+        checked_seq: Mapping[str, int],
+        difference: Mapping[str, Any] | None,
+    ) -> bool: ...
+
+
+class ChannelStock(Protocol):
+    """The channels' stock APIs (``oms.adapters.channel_stock.ChannelStockGateway``)."""
+
+    def can_pull(self, platform: str) -> bool: ...
+    def push(self, listing: Listing, quantity: int, current: int | None) -> None: ...
+    def pull(self, listing: Listing) -> int: ...
+
+
+class ObjectStore(Protocol):
+    def publish(self, key: str, body: bytes, content_type: str) -> str: ...

@@ -1,8 +1,12 @@
-"""The signed Douyin Shop API client (order detail).
+"""The signed Douyin Shop API client (order detail, stock set and read).
 
 Request: ``POST {base}/order/orderDetail?app_key&method&access_token&timestamp&v&sign_method&sign``
 with the ``param_json`` as the body. Reply: ``{"code": 10000, "msg": "success", "data": {...}}``;
 any other code is an error (``sub_code``/``sub_msg`` say which).
+
+Stock: ``/sku/syncStock`` (``product_id, sku_id, stock_num, incremental=false``: a total) and
+``/sku/stockNum`` (``sku_id`` → ``stock_num``; the read call's name and reply field are
+**[unconfirmed]**: taken from the open platform's API list, not an official sample).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any, cast
 from urllib.parse import quote, urlencode
 
 from oms.domain.errors import CredentialsMissingError, PlatformApiError, SchemaInvalidError
-from oms.platforms._common import api_reply, secret
+from oms.platforms._common import api_reply, json_id, reply_quantity, secret, stock_quantity
 from oms.platforms.base import AppSecrets, HttpResponse, HttpTransport
 from oms.platforms.douyin.signing import (
     SIGN_METHOD_HMAC_SHA256,
@@ -30,6 +34,8 @@ DEFAULT_BASE_URL = "https://openapi-fxg.jinritemai.com"
 API_VERSION = "2"
 SUCCESS_CODE = 10000
 ORDER_DETAIL_PATH = "/order/orderDetail"
+STOCK_SYNC_PATH = "/sku/syncStock"
+STOCK_READ_PATH = "/sku/stockNum"
 TIMEOUT_SECONDS = 5.0
 
 
@@ -107,6 +113,39 @@ class DouyinClient:
                 "Douyin orderDetail reply has no shop_order_detail", field="data.shop_order_detail"
             )
         return detail
+
+    def update_stock(
+        self,
+        shop_id: str,
+        sku_id: str,
+        quantity: int,
+        *,
+        product_id: str | None = None,
+        current_quantity: int | None = None,
+    ) -> dict[str, Any]:
+        """Set a SKU's stock to ``quantity`` (``/sku/syncStock`` with ``incremental`` false).
+
+        ``current_quantity`` is accepted for the common signature and unused: the call sets a total.
+
+        Raises
+        ------
+        SchemaInvalidError
+            ``product_id`` missing (Douyin names a SKU within its product) or a negative quantity.
+        """
+        if not product_id:
+            raise SchemaInvalidError("Douyin stock updates need the product_id", field="product_id")
+        params = {
+            "product_id": json_id(product_id),
+            "sku_id": json_id(sku_id),
+            "stock_num": stock_quantity(quantity),
+            "incremental": False,
+        }
+        return self.call(STOCK_SYNC_PATH, params, shop_id=shop_id)
+
+    def read_stock(self, shop_id: str, sku_id: str, *, product_id: str | None = None) -> int:
+        """The SKU's stock as Douyin shows it to buyers (``/sku/stockNum`` ``stock_num``)."""
+        data = self.call(STOCK_READ_PATH, {"sku_id": json_id(sku_id)}, shop_id=shop_id)
+        return reply_quantity(data.get("stock_num"), platform="Douyin", field="stock_num")
 
     def call(self, path: str, params: dict[str, Any], *, shop_id: str) -> dict[str, Any]:
         """Call one API path for one shop; returns the reply's ``data`` object."""

@@ -18,7 +18,7 @@ from oms.domain.errors import (
     BadRequestError,
     CredentialsMissingError,
 )
-from oms.platforms._common import api_reply, secret
+from oms.platforms._common import api_reply, json_id, secret
 from oms.platforms._seller_api import SellerCredentials
 from oms.platforms.base import AppSecrets, HttpResponse, HttpTransport
 from oms.platforms.kuaishou.signing import (
@@ -42,9 +42,8 @@ TIMEOUT_SECONDS = 3.0
 DEFAULT_RATE_LIMIT_CODES: frozenset[str] = frozenset({"429"})
 
 
-def _json_id(value: str) -> int | str:
-    """Kuaishou ids are JSON numbers: ASCII digit strings are sent as integers, anything else as is."""
-    return int(value) if value.isascii() and value.isdigit() else value
+#: Kuaishou ids are JSON numbers: ASCII digit strings are sent as integers, anything else as is.
+_json_id = json_id
 
 
 def api_path(method: str) -> str:

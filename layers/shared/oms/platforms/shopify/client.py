@@ -1,6 +1,8 @@
-"""The Shopify Admin REST client (order detail), authenticated by the store's access token.
+"""The Shopify Admin REST client (order detail, stock), authenticated by the store's access token.
 
-``GET {base}/admin/api/2025-01/orders/{id}.json`` with ``X-Shopify-Access-Token``. The base
+``GET {base}/admin/api/2025-01/orders/{id}.json`` with ``X-Shopify-Access-Token``. Stock lives
+per inventory item × location: ``POST inventory_levels/set.json {location_id, inventory_item_id,
+available}`` sets it, ``GET inventory_levels.json?inventory_item_ids=&location_ids=`` reads it. The base
 URL is the shop itself (``https://{shop}``); an override may contain ``{shop}`` so one local
 simulator can serve many shops (``http://127.0.0.1:3100/shopify/{shop}``).
 """
@@ -12,10 +14,10 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from oms.domain.errors import PlatformApiError, SchemaInvalidError
-from oms.platforms._common import secret
+from oms.platforms._common import json_id, reply_quantity, secret, stock_quantity
 from oms.platforms.base import AppSecrets, HttpResponse, HttpTransport
 
 API_VERSION = "2025-01"
@@ -90,6 +92,86 @@ class ShopifyClient:
         if not isinstance(order, dict):
             raise SchemaInvalidError("Shopify order reply has no order object", field="order")
         return order
+
+    def update_stock(
+        self,
+        shop_id: str,
+        sku_id: str,
+        quantity: int,
+        *,
+        product_id: str | None = None,
+        current_quantity: int | None = None,
+        location_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Set an inventory item's ``available`` at one location (``inventory_levels/set.json``).
+
+        ``sku_id`` is the variant's ``inventory_item_id``; ``product_id`` and ``current_quantity``
+        are accepted for the common signature and unused.
+
+        Raises
+        ------
+        SchemaInvalidError
+            No ``location_id``, or a negative quantity.
+        """
+        body = {
+            "location_id": json_id(self._location(location_id)),
+            "inventory_item_id": json_id(sku_id),
+            "available": stock_quantity(quantity),
+        }
+        reply = self._json("POST", shop_id, "inventory_levels/set.json", json.dumps(body).encode("utf-8"))
+        level = reply.get("inventory_level")
+        return level if isinstance(level, dict) else {}
+
+    def read_stock(
+        self, shop_id: str, sku_id: str, *, product_id: str | None = None, location_id: str | None = None
+    ) -> int:
+        """The item's ``available`` at the location (``GET inventory_levels.json``)."""
+        location = self._location(location_id)
+        query = urlencode({"inventory_item_ids": sku_id, "location_ids": location})
+        reply = self._json("GET", shop_id, f"inventory_levels.json?{query}", None)
+        levels = reply.get("inventory_levels")
+        matching = [
+            level
+            for level in (levels if isinstance(levels, list) else [])
+            if isinstance(level, dict) and str(level.get("inventory_item_id")) == str(sku_id)
+        ]
+        if len(matching) != 1:
+            raise SchemaInvalidError(
+                "Shopify inventory_levels reply has no level for the item", field="inventory_levels"
+            )
+        return reply_quantity(matching[0].get("available"), platform="Shopify", field="available")
+
+    @staticmethod
+    def _location(location_id: str | None) -> str:
+        if not location_id:
+            raise SchemaInvalidError(
+                "Shopify stock lives per location: give location_id", field="location_id"
+            )
+        return str(location_id)
+
+    def _json(self, method: str, shop_id: str, url_path: str, body: bytes | None) -> dict[str, Any]:
+        if not _SHOP_DOMAIN.fullmatch(shop_id):
+            raise SchemaInvalidError("Shopify shop id is not a shop domain", field="shop_id")
+        base = self._base_url.replace("{shop}", shop_id)
+        headers = {ACCESS_TOKEN_HEADER: self._access_token, "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        response = self._transport.request(
+            method,
+            f"{base}/admin/api/{API_VERSION}/{url_path}",
+            headers=headers,
+            body=body,
+            timeout=TIMEOUT_SECONDS,
+        )
+        if response.status != 200:
+            raise _http_error(response, url_path=url_path.split("?", 1)[0])
+        try:
+            reply = json.loads(response.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise SchemaInvalidError("Shopify reply is not JSON", field="body") from exc
+        if not isinstance(reply, dict):
+            raise SchemaInvalidError("Shopify reply is not an object", field="body")
+        return reply
 
 
 def _http_error(response: HttpResponse, *, url_path: str) -> PlatformApiError:

@@ -1,4 +1,9 @@
-"""The WeChat Channels shop API client: access token, then ``/channels/ec/order/get``.
+"""The WeChat Channels shop API client: access token, then ``/channels/ec/order/get`` and stock.
+
+Stock: ``/channels/ec/product/stock/update {product_id, sku_id, diff_type, num}`` with
+``diff_type`` 3 (set the total; 1 adds, 2 subtracts) and ``/channels/ec/product/stock/get
+{product_id, sku_id}`` → ``data.normal_stock_num`` (the stock a set changes; limited-time
+discount stock is separate). Error 10020112 means "too frequent": retryable.
 
 WeChat APIs carry no request signature: an ``access_token`` (from ``/cgi-bin/token``, valid for
 ``expires_in`` seconds, typically 7,200) rides in the query string over HTTPS. The token is cached
@@ -15,12 +20,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from oms.domain.errors import CredentialsMissingError, PlatformApiError
+from oms.domain.errors import CredentialsMissingError, PlatformApiError, SchemaInvalidError
+from oms.platforms._common import reply_quantity, stock_quantity
 from oms.platforms.base import HttpTransport
 
 DEFAULT_BASE_URL = "https://api.weixin.qq.com"
 TOKEN_PATH = "/cgi-bin/token"  # noqa: S105 - a URL path, not a password
 ORDER_GET_PATH = "/channels/ec/order/get"
+STOCK_UPDATE_PATH = "/channels/ec/product/stock/update"
+STOCK_GET_PATH = "/channels/ec/product/stock/get"
+DIFF_TYPE_SET = 3
+#: "Calls too frequent" on the stock API: try again later.
+STOCK_RATE_LIMITED = 10020112
 
 #: 40001 invalid credential, 40014 invalid access_token, 42001 access_token expired.
 TOKEN_REJECTED_ERRCODES = frozenset({40001, 40014, 42001})
@@ -93,6 +104,54 @@ class WechatChannelsClient:
                 "order/get returned no order object", platform="wechat_channels", api=ORDER_GET_PATH
             )
         return order
+
+    def update_stock(
+        self,
+        shop_id: str,
+        sku_id: str,
+        quantity: int,
+        *,
+        product_id: str | None = None,
+        current_quantity: int | None = None,
+    ) -> dict[str, Any]:
+        """Set a SKU's normal stock to ``quantity`` (``stock/update`` with ``diff_type`` 3).
+
+        ``current_quantity`` is accepted for the common signature and unused.
+        """
+        body = {
+            "product_id": self._product(shop_id, product_id),
+            "sku_id": str(sku_id),
+            "diff_type": DIFF_TYPE_SET,
+            "num": stock_quantity(quantity),
+        }
+        return self._stock_call(STOCK_UPDATE_PATH, body)
+
+    def read_stock(self, shop_id: str, sku_id: str, *, product_id: str | None = None) -> int:
+        """The SKU's normal stock (``stock/get`` ``data.normal_stock_num``)."""
+        body = {"product_id": self._product(shop_id, product_id), "sku_id": str(sku_id)}
+        data = self._stock_call(STOCK_GET_PATH, body).get("data")
+        if not isinstance(data, dict):
+            raise SchemaInvalidError("WeChat stock/get reply has no data object", field="data")
+        return reply_quantity(data.get("normal_stock_num"), platform="WeChat", field="normal_stock_num")
+
+    def _product(self, shop_id: str, product_id: str | None) -> str:
+        if shop_id != self.app_id:
+            raise CredentialsMissingError(
+                "this client holds the secrets of another WeChat app", platform="wechat_channels"
+            )
+        if not product_id:
+            raise SchemaInvalidError("WeChat stock calls need the product_id", field="product_id")
+        return str(product_id)
+
+    def _stock_call(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            return self._call_with_token(path, json.dumps(body).encode("utf-8"))
+        except PlatformApiError as error:
+            # Only "too frequent" passes with time; any other errcode is the request's own fault.
+            error.retryable = (
+                error.details.get("errcode") == STOCK_RATE_LIMITED or "errcode" not in error.details
+            )
+            raise
 
     def access_token(self) -> str:
         """A valid access token: the cached one, or a new one from ``/cgi-bin/token``."""

@@ -15,7 +15,7 @@ retries it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -106,20 +106,7 @@ class SlaDeadlines:
 
 
 def _closed(record: SlaRecord, reason: str, shipped_at: datetime | None) -> SlaRecord:
-    return SlaRecord(
-        order_id=record.order_id,
-        channel=record.channel,
-        warehouse=record.warehouse,
-        sku_class=record.sku_class,
-        paid_at=record.paid_at,
-        deadline=record.deadline,
-        policy_version=record.policy_version,
-        order_version=record.order_version,
-        shipped_at=shipped_at,
-        closed_reason=reason,
-        merchant=record.merchant,
-        reference=record.reference,
-    )
+    return replace(record, level_sent=0, shipped_at=shipped_at, closed_reason=reason)
 
 
 @dataclass

@@ -23,15 +23,18 @@ from oms.http_api import error_reply, iam_caller, json_object
 if __package__:
     from .customers_routes import router as customers_router
     from .fulfillment import router as fulfillment_router
+    from .fulfilment_operations import router as fulfilment_operations_router
 else:  # the Lambda runtime imports app.py as a top-level module from the code directory
     from customers_routes import router as customers_router  # type: ignore[no-redef]
     from fulfillment import router as fulfillment_router  # type: ignore[no-redef]
+    from fulfilment_operations import router as fulfilment_operations_router  # type: ignore[no-redef]
 
 logger = Logger()
 tracer = Tracer()
 app = APIGatewayHttpResolver()
 app.include_router(customers_router)
 app.include_router(fulfillment_router)
+app.include_router(fulfilment_operations_router)
 
 
 @app.get("/orders/<order_id>")

@@ -1,4 +1,5 @@
-"""Scheduled (every minute): watch WMS heartbeats, then escalate orders near or past their deadline.
+"""Scheduled (every minute): watch WMS heartbeats, forecast warehouse capacity (overflow episodes),
+then escalate orders near or past their deadline.
 
 Level 1 (deadline − 2 h) to the warehouse lead, level 2 (deadline) to the logistics owner, level 3
 (deadline + 4 h) to the duty manager: the routes in the notifier secret pick the channels
@@ -39,6 +40,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     offline = composition.warehouse_heartbeats().check(now)
     if offline:
         count("WarehousesOffline", len(offline))
+    overflow = composition.overflow_planner().run(now)
+    for warehouse, state in overflow.items():
+        if state == "opened":
+            count("OverflowEpisodes", warehouse=warehouse)
     report = composition.sla_escalator().run(now, offline_warehouses=frozenset(offline))
     for level, raised in report.raised.items():
         count("SlaEscalations", raised, level=str(level))
@@ -50,4 +55,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "lost_races": report.lost_races,
         "released": report.released,
         "offline_warehouses": sorted(offline),
+        "overflow": overflow,
     }

@@ -31,6 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 #: The forecast looks at least this far ahead (issue #5: overload predicted 3 hours ahead)
 MIN_HORIZON_HOURS = 3.0
 DEFAULT_SHARE = 0.3
+#: How far ahead the forecast names the moment the limit is crossed
+OVERLOAD_AT_WITHIN_HOURS = 48.0
 #: An episode ends when the forecast backlog falls to this share of the limit
 CLEAR_RATIO = 0.8
 
@@ -72,7 +74,7 @@ class Forecast:
     horizon_hours: float
     backlog_at_horizon: float
     limit: float
-    #: When the backlog crosses the limit (None: it does not within the horizon's trend)
+    #: When the trend crosses the limit (None: not within :data:`OVERLOAD_AT_WITHIN_HOURS`)
     overload_at: datetime | None
 
     @property
@@ -117,7 +119,9 @@ def forecast(
     if backlog_now > limit:
         overload_at = at
     elif arrivals > processing:
-        overload_at = at + timedelta(hours=(limit - backlog_now) / (arrivals - processing))
+        hours = (limit - backlog_now) / (arrivals - processing)
+        if hours <= OVERLOAD_AT_WITHIN_HOURS:
+            overload_at = at + timedelta(hours=hours)
     return Forecast(
         warehouse=config.warehouse,
         at=at,

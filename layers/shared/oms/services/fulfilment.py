@@ -369,9 +369,11 @@ class SlaOperations:
         policies: PolicyVersions,
         configs: CapacityConfigs,
         preflight: PreflightStore,
+        episodes: OverflowStates,
         clock: Clock,
         default_policies: SlaPolicySet,
     ) -> None:
+        self._episodes = episodes
         self._records = records
         self._policies = policies
         self._configs = configs
@@ -501,8 +503,24 @@ class SlaOperations:
         self._configs.put_capacity(config, self._clock())
         return config.model_dump(mode="json")
 
-    def capacities(self) -> list[dict[str, Any]]:
-        return [config.model_dump(mode="json") for config in self._configs.capacities()]
+    def warehouses(self) -> list[dict[str, Any]]:
+        """Each configured warehouse with its overflow state and latest forecast."""
+        episodes = self._episodes.all()
+        rows = []
+        for config in self._configs.capacities():
+            episode = episodes.get(config.warehouse)
+            rows.append(
+                config.model_dump(mode="json")
+                | {
+                    "overflow": {
+                        "active": bool(episode and episode.active),
+                        "since": episode.since.isoformat() if episode and episode.since else None,
+                        "reason": episode.reason if episode else "",
+                        "forecast": episode.forecast if episode else None,
+                    }
+                }
+            )
+        return rows
 
     def put_preflight(self, body: bytes | str) -> dict[str, Any]:
         try:

@@ -25,6 +25,7 @@ CHAPTERS: tuple[str, ...] = (
     "flash_sale_chapter",
     "customers_chapter",
     "sla_chapter",
+    "fulfilment_chapter",
 )
 
 

@@ -7,8 +7,10 @@ level 1 to the warehouse lead's DingTalk robot, level 2 as Feishu tasks plus a F
 level 3 as a voice call; the WMS watch sends one offline alert to WeCom and one recovery message.
 
 Everything is read back from what the local notification sink accepted (signatures checked) and
-from the SLA items, and compared with the oracle below. Overflow routing is not built yet, so no
-order is rerouted (docs/fulfilment-sla.md).
+from the SLA items, and compared with the oracle below. The clock fires only the escalator's
+schedule during the day (the other schedules have nothing to do with it, and firing the poller
+every two minutes of four simulated hours cost most of the chapter's time). Overflow routing and
+the pre-flight sandbox play in the next chapter (``local/fulfilment_chapter.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ WAREHOUSE = "hangzhou"
 ORDERS = ("6900000000000777001", "6900000000000777002", "6900000000000777003", "6900000000000777004")
 SHIPS_IN_TIME = ORDERS[0]
 LINES = (LineSpec(sku_id="3500000000001", quantity=1, unit_price=Decimal("99.00"), out_sku_id="TEA-1"),)
+
+
+def escalator_only(target: Any) -> bool:
+    """The day needs only the escalator's schedule (with its WMS watch)."""
+    return "SlaEscalator" in str(target.function.logical_id)
 
 
 def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
@@ -75,14 +82,14 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
         push(number, 105, created + timedelta(minutes=1), f"7200000000000777{index:03d}", "101")
     stack.drain(timeout=60)
     # the warehouse falls silent for two hours; one order ships before its deadline
-    stack.clock.advance(timedelta(minutes=90))
+    stack.clock.advance(timedelta(minutes=90), only=escalator_only)
     push(SHIPS_IN_TIME, 3, stack.clock.now(), "7200000000000777100", "102")
     stack.drain(timeout=60)
-    stack.clock.advance(timedelta(minutes=30))
+    stack.clock.advance(timedelta(minutes=30), only=escalator_only)
     heartbeat()  # back online
     # the backlog passes its deadline, then + 4 h; the warehouse keeps reporting every 10 minutes
     for _ in range(25):
-        stack.clock.advance(timedelta(minutes=10))
+        stack.clock.advance(timedelta(minutes=10), only=escalator_only)
         heartbeat()
 
     sent = stack.notifications.sent()[before:]
@@ -125,7 +132,6 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
         },
         "warehouse_offline_alerts": len(offline),
         "warehouse_recoveries": len(recovered),
-        "orders_rerouted": 0,
         "on_time_rate": round(len(on_time) / len(due), 3) if due else None,
         "messages_refused_by_services": len(stack.notifications.refusals),
     }
@@ -134,7 +140,7 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
         f"  level 1 (DingTalk): {sum(level1.values())} orders, level 2 (Feishu tasks): {len(level2_tasks)},"
         f" level 3: {len(level3)} orders in {len(calls)} voice call(s)",
         f"  {WAREHOUSE}: {len(offline)} offline alert, {len(recovered)} recovery message (WeCom)",
-        f"  on-time rate {chapter.summary['on_time_rate']}; rerouted 0 (overflow routing not built yet)",
+        f"  on-time rate {chapter.summary['on_time_rate']} (rerouting: the fulfilment_capacity chapter)",
     ]
     expected_level2 = sorted(number for number in ORDERS if number != SHIPS_IN_TIME)
     checks = [

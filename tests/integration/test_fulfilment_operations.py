@@ -9,7 +9,6 @@ Douyin orders carry no ``warehouse`` tag, so they belong to the ``default`` ware
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,10 +17,10 @@ from typing import Any
 import pytest
 
 from local import simulator
+from local.fulfilment_chapter import admin, escalator_minute, signed_heartbeat
 from local.stack import HttpResult, LocalStack
 from oms.domain.capacity import routes_to_backup
 from oms.domain.ids import unified_order_id
-from oms.domain.wms import heartbeat_signature
 from tests.integration.helpers import DOUYIN_SHOP, LINES, push_douyin
 
 START = datetime(2026, 11, 24, 6, 5, tzinfo=UTC)
@@ -46,29 +45,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 def call(stack: LocalStack, method: str, path: str, body: Any = None) -> HttpResult:
-    payload = json.dumps(body) if body is not None else ""
-    return stack.request(method, path, body=payload, headers={"content-type": "application/json"}, sign=True)
-
-
-def escalator_minute(stack: LocalStack) -> None:
-    """One minute on the simulated clock, firing only the escalator (and its overflow planner)."""
-    assert stack.clock is not None
-    stack.clock.advance(timedelta(minutes=1), only=lambda target: "SlaEscalator" in target.function.logical_id)
+    return admin(stack, method, path, body)
 
 
 def heartbeat(stack: LocalStack, warehouse: str, pending_print: int) -> int:
-    assert stack.clock is not None
-    at = stack.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = json.dumps({"pending_print": pending_print, "printed": 0, "picked_up": 0, "time": at}).encode()
-    secret = json.loads(stack.credentials_file.read_text(encoding="utf-8"))["warehouses"][warehouse]["secret"]
-    timestamp = str(int(time.time()))
-    headers = {
-        "content-type": "application/json",
-        "x-warehouse-id": warehouse,
-        "x-timestamp": timestamp,
-        "x-signature": heartbeat_signature(secret, timestamp, warehouse, body),
-    }
-    return stack.request("POST", "/wms/heartbeat", body=body, headers=headers).status
+    credentials = json.loads(stack.credentials_file.read_text(encoding="utf-8"))
+    return signed_heartbeat(stack, credentials, warehouse, pending_print).status
 
 
 def pay(stack: LocalStack, numbers: list[str], first_msg: int) -> None:

@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
+from oms.domain.errors import OmsError
 from oms.observability import count
 
 logger = Logger()
@@ -40,7 +41,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     offline = composition.warehouse_heartbeats().check(now)
     if offline:
         count("WarehousesOffline", len(offline))
-    overflow = composition.overflow_planner().run(now)
+    try:
+        overflow = composition.overflow_planner().run(now)
+    except OmsError:
+        # The forecast must not stop the escalations: the next minute's run forecasts again.
+        logger.exception("overflow planner failed; escalating anyway")
+        count("OverflowPlannerFailed")
+        overflow = {}
     for warehouse, state in overflow.items():
         if state == "opened":
             count("OverflowEpisodes", warehouse=warehouse)

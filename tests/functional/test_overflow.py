@@ -19,6 +19,7 @@ from oms.domain.errors import AlertDeliveryError
 from oms.domain.status import OrderStatus
 from oms.domain.wms import Heartbeat
 from oms.services.fulfilment import OverflowPlanner
+from tests.functional.conftest import context
 from tests.support.orders import changed, order
 
 NOW = datetime(2026, 11, 24, 6, 30, tzinfo=UTC)
@@ -96,3 +97,15 @@ def test_a_redelivered_change_counts_one_arrival(stack: Deployed) -> None:
     arrivals = DynamoArrivals(stack.names["OpsTable"], boto3.client("dynamodb"))
     assert arrivals.last_two_hours("default", NOW) == (0, 1)
     assert arrivals.last_two_hours("default", NOW + timedelta(hours=1)) == (1, 0)
+
+
+def test_a_broken_capacity_document_does_not_stop_the_escalations(stack: Deployed) -> None:
+    from functions.sla_escalator import app
+
+    boto3.client("dynamodb").put_item(
+        TableName=stack.names["OpsTable"],
+        Item={"PK": {"S": "FULFILCONFIG"}, "SK": {"S": "WAREHOUSE#x"}, "document": {"S": "{}"}},
+    )
+    composition.reset()
+    reply = app.handler({"scheduled_time": "2026-11-24T06:30:00Z"}, context("sla_escalator"))
+    assert (reply["overflow"], reply["examined"]) == ({}, 0)

@@ -23,10 +23,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from oms.adapters.aws import error_code, translated
 from oms.domain.capacity import WarehouseCapacity, arrival_hour
-from oms.domain.errors import FulfilmentConfigConflictError
+from oms.domain.errors import FulfilmentConfigConflictError, FulfilmentConfigInvalidError
 from oms.domain.preflight import PreflightConfig, PreflightResult
 
 CONFIG_PK = "FULFILCONFIG"
@@ -59,7 +60,10 @@ class DynamoFulfilmentConfig:
                 ExpressionAttributeValues={":pk": {"S": CONFIG_PK}, ":prefix": {"S": "WAREHOUSE#"}},
                 ConsistentRead=True,
             ).get("Items", [])
-        return [WarehouseCapacity.model_validate_json(item["document"]["S"]) for item in items]
+        try:
+            return [WarehouseCapacity.model_validate_json(item["document"]["S"]) for item in items]
+        except ValidationError as error:  # written around the API (the API validates)
+            raise FulfilmentConfigInvalidError("a stored warehouse capacity does not validate") from error
 
     def capacity(self, warehouse: str) -> WarehouseCapacity | None:
         item = self._get(f"WAREHOUSE#{warehouse}")

@@ -27,6 +27,7 @@ CHAPTERS: tuple[str, ...] = (
     "customers_chapter",
     "sla_chapter",
     "inventory_sync_chapter",
+    "fulfilment_chapter",
 )
 
 

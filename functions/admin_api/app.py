@@ -25,11 +25,13 @@ if __package__:
     from .customers_routes import router as customers_router
     from .dlq_routes import router as dlq_router
     from .fulfillment import router as fulfillment_router
+    from .fulfilment_operations import router as fulfilment_operations_router
     from .stock_listings import router as stock_listings_router
 else:  # the Lambda runtime imports app.py as a top-level module from the code directory
     from customers_routes import router as customers_router  # type: ignore[no-redef]
     from dlq_routes import router as dlq_router  # type: ignore[no-redef]
     from fulfillment import router as fulfillment_router  # type: ignore[no-redef]
+    from fulfilment_operations import router as fulfilment_operations_router  # type: ignore[no-redef]
     from stock_listings import router as stock_listings_router  # type: ignore[no-redef]
 
 logger = Logger()
@@ -39,6 +41,7 @@ app.include_router(customers_router)
 app.include_router(fulfillment_router)
 app.include_router(dlq_router)
 app.include_router(stock_listings_router)
+app.include_router(fulfilment_operations_router)
 
 
 @app.get("/orders/<order_id>")

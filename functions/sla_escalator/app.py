@@ -1,4 +1,5 @@
-"""Scheduled (every minute): watch WMS heartbeats, then escalate orders near or past their deadline.
+"""Scheduled (every minute): watch WMS heartbeats, forecast warehouse capacity (overflow episodes),
+then escalate orders near or past their deadline.
 
 Level 1 (deadline − 2 h) to the warehouse lead, level 2 (deadline) to the logistics owner, level 3
 (deadline + 4 h) to the duty manager: the routes in the notifier secret pick the channels
@@ -14,6 +15,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
+from oms.domain.errors import OmsError
 from oms.observability import count
 from oms.tracing import handler_tracer
 
@@ -40,6 +42,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     offline = composition.warehouse_heartbeats().check(now)
     if offline:
         count("WarehousesOffline", len(offline))
+    try:
+        overflow = composition.overflow_planner().run(now)
+    except OmsError:
+        # The forecast must not stop the escalations: the next minute's run forecasts again.
+        logger.exception("overflow planner failed; escalating anyway")
+        count("OverflowPlannerFailed")
+        overflow = {}
+    for warehouse, state in overflow.items():
+        if state == "opened":
+            count("OverflowEpisodes", warehouse=warehouse)
     report = composition.sla_escalator().run(now, offline_warehouses=frozenset(offline))
     for level, raised in report.raised.items():
         count("SlaEscalations", raised, level=str(level))
@@ -51,4 +63,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "lost_races": report.lost_races,
         "released": report.released,
         "offline_warehouses": sorted(offline),
+        "overflow": overflow,
     }

@@ -411,10 +411,12 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
     writes = {key for key, actions in admin.items() if "dynamodb:PutItem" in actions}
     assert writes == {on("OpsTable"), on("OrdersTable"), on("InventoryTable"), on("CustomersTable")}
     # Inventory receipts, adjustments and formulas update items, and so do review decisions, merges
-    # and splits; only clearing a surge breaker deletes one.
+    # and splits; SLA operators mark orders handled, move deadlines to a new policy and release
+    # held pre-flights (Ops, SLA# / PREFLIGHT# only); only clearing a surge breaker deletes one.
     assert {key for key, actions in admin.items() if "dynamodb:UpdateItem" in actions} == {
         on("InventoryTable"),
         on("CustomersTable"),
+        on("OpsTable"),
     }
     assert {key for key, actions in admin.items() if "dynamodb:DeleteItem" in actions} == {
         on("InventoryTable")

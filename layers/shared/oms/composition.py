@@ -319,7 +319,9 @@ def current_sla_policies() -> SlaPolicySet:
 def sla_deadlines() -> SlaDeadlines:
     from oms.services.sla import SlaDeadlines
 
-    return SlaDeadlines(sla_store(), current_sla_policies)
+    return SlaDeadlines(
+        sla_store(), current_sla_policies, router=overflow_router(), preflight=preflight_screen()
+    )
 
 
 @cache
@@ -672,3 +674,83 @@ def second_pass_scheduler() -> SecondPassScheduler:
     from oms.adapters.second_pass import SecondPassScheduler
 
     return SecondPassScheduler(_client("scheduler"), role_arn=settings().inventory_second_pass_role_arn)
+
+
+# ------------------------------------------------------------------ capacity, overflow, pre-flight (#5)
+if TYPE_CHECKING:
+    from oms.adapters.fulfilment_table import (
+        DynamoFulfilmentConfig,
+        DynamoOverflowStates,
+        DynamoPreflightResults,
+    )
+    from oms.services.fulfilment import OverflowPlanner, OverflowRouter, PreflightScreen, SlaOperations
+
+
+@cache
+def fulfilment_config() -> DynamoFulfilmentConfig:
+    from oms.adapters.fulfilment_table import DynamoFulfilmentConfig
+
+    return DynamoFulfilmentConfig(settings().ops_table, _client("dynamodb"))
+
+
+@cache
+def overflow_states() -> DynamoOverflowStates:
+    from oms.adapters.fulfilment_table import DynamoOverflowStates
+
+    return DynamoOverflowStates(settings().ops_table, _client("dynamodb"))
+
+
+@cache
+def overflow_planner() -> OverflowPlanner:
+    from oms.adapters.fulfilment_table import DynamoArrivals
+    from oms.adapters.warehouse_table import DynamoWarehouseStates
+    from oms.services.fulfilment import OverflowPlanner
+
+    table = settings().ops_table
+    return OverflowPlanner(
+        fulfilment_config(),
+        overflow_states(),
+        DynamoWarehouseStates(table, _client("dynamodb")),
+        DynamoArrivals(table, _client("dynamodb")),
+        alert_sink(),
+    )
+
+
+@cache
+def overflow_router() -> OverflowRouter:
+    from oms.services.fulfilment import OverflowRouter
+
+    return OverflowRouter(fulfilment_config(), overflow_states())
+
+
+@cache
+def preflight_results() -> DynamoPreflightResults:
+    from oms.adapters.fulfilment_table import DynamoPreflightResults
+
+    return DynamoPreflightResults(settings().ops_table, _client("dynamodb"))
+
+
+@cache
+def preflight_screen() -> PreflightScreen:
+    from oms.services.fulfilment import PreflightScreen
+
+    def on_hand(sku: str, warehouse: str) -> int:
+        return inventory_ledger().level(sku, warehouse).on_hand
+
+    return PreflightScreen(fulfilment_config(), preflight_results(), on_hand, clock=utc_now)
+
+
+@cache
+def sla_operations() -> SlaOperations:
+    from oms.domain.sla import DEFAULT_POLICIES
+    from oms.services.fulfilment import SlaOperations
+
+    return SlaOperations(
+        records=sla_store(),
+        policies=sla_policies(),
+        configs=fulfilment_config(),
+        preflight=preflight_results(),
+        episodes=overflow_states(),
+        clock=utc_now,
+        default_policies=DEFAULT_POLICIES,
+    )

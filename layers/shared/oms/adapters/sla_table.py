@@ -16,7 +16,7 @@ the escalator's queries read open deadlines only.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -37,71 +37,60 @@ class DynamoSlaStore:
         self._table = table
         self._dynamodb = dynamodb
 
-    def track(self, record: SlaRecord) -> bool:
+    def track(self, record: SlaRecord, *, arrival: tuple[str, str] | None = None) -> bool:
         """Write (or move) an order's deadline; False when a newer order version is already recorded.
 
-        The levels already sent are kept: a recomputed deadline does not re-send them.
+        The levels already sent are kept: a recomputed deadline does not re-send them. ``arrival``
+        (warehouse, UTC hour) counts the order as a new arrival at its warehouse, in the same
+        transaction as the deadline's first write: a redelivered change counts nothing twice.
         """
-        names = {"#level": "level_sent"}
-        values: dict[str, Any] = {
-            ":type": {"S": "sla_deadline"},
-            ":order_id": {"S": record.order_id},
-            ":channel": {"S": record.channel},
-            ":warehouse": {"S": record.warehouse},
-            ":sku_class": {"S": record.sku_class},
-            ":merchant": {"S": record.merchant},
-            ":reference": {"S": record.reference},
-            ":paid_at": {"S": record.paid_at.isoformat()},
-            ":deadline": {"S": record.deadline.isoformat()},
-            ":policy": {"N": str(record.policy_version)},
-            ":version": {"N": str(record.order_version)},
-            ":zero": {"N": "0"},
-            ":day": {"S": f"SLADAY#{deadline_day(record.deadline)}"},
-            ":sort": {"S": f"{record.deadline.isoformat()}#{record.order_id}"},
-        }
-        sets = [
-            "#type = :type",
-            "order_id = :order_id",
-            "channel = :channel",
-            "warehouse = :warehouse",
-            "sku_class = :sku_class",
-            "merchant = :merchant",
-            "platform_order_id = :reference",
-            "paid_at = :paid_at",
-            "deadline = :deadline",
-            "policy_version = :policy",
-            "order_version = :version",
-            "#level = if_not_exists(#level, :zero)",
-            "GSI2PK = :day",
-            "GSI2SK = :sort",
-        ]
-        names["#type"] = "type"
-        removes: list[str] = []
-        if record.open:
-            sets += ["GSI1PK = :bucket", "GSI1SK = :sort"]
-            values[":bucket"] = {"S": f"SLADUE#{due_bucket(record.deadline)}"}
-            removes += ["closed_reason", "shipped_at"]
-        else:
-            sets.append("closed_reason = :reason")
-            values[":reason"] = {"S": record.closed_reason}
-            if record.shipped_at is not None:
-                sets.append("shipped_at = :shipped")
-                values[":shipped"] = {"S": record.shipped_at.isoformat()}
-            removes += ["GSI1PK", "GSI1SK"]
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        update = _track_update(self._table, record)
+        if arrival is not None:
+            counted = self._track_first(update, record, arrival)
+            if counted is not None:
+                return counted
         with translated("track SLA deadline", order_id=record.order_id):
             try:
                 self._dynamodb.update_item(
-                    TableName=self._table,
-                    Key=_key(record.order_id),
-                    UpdateExpression=expression,
+                    **update,
                     ConditionExpression="attribute_not_exists(PK) OR order_version < :version",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
                 )
             except ClientError as error:
                 if error_code(error) == "ConditionalCheckFailedException":
                     return False
+                raise
+        return True
+
+    def _track_first(
+        self, update: dict[str, Any], record: SlaRecord, arrival: tuple[str, str]
+    ) -> bool | None:
+        """The first write and the arrival count together; None when the record exists already."""
+        warehouse, hour = arrival
+        with translated("track new SLA deadline", order_id=record.order_id):
+            try:
+                self._dynamodb.transact_write_items(
+                    TransactItems=[
+                        {"Update": update | {"ConditionExpression": "attribute_not_exists(PK)"}},
+                        {
+                            "Update": {
+                                "TableName": self._table,
+                                "Key": {"PK": {"S": f"ARRIVALS#{warehouse}"}, "SK": {"S": hour}},
+                                "UpdateExpression": (
+                                    "SET #type = :type, expires_at = :expires ADD arrivals :one"
+                                ),
+                                "ExpressionAttributeNames": {"#type": "type"},
+                                "ExpressionAttributeValues": {
+                                    ":type": {"S": "warehouse_arrivals"},
+                                    ":one": {"N": "1"},
+                                    ":expires": {"N": str(_hour_epoch(hour) + ARRIVALS_KEPT_SECONDS)},
+                                },
+                            }
+                        },
+                    ]
+                )
+            except ClientError as error:
+                if error_code(error) == "TransactionCanceledException":
+                    return None  # created meanwhile (and counted by its creator): a plain update
                 raise
         return True
 
@@ -156,6 +145,57 @@ class DynamoSlaStore:
                         break
                     kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return records
+
+    def open_by_deadline(self, days: list[str]) -> list[SlaRecord]:
+        """Open deadlines falling on these UTC days (GSI2, one query per day, open ones only)."""
+        records: list[SlaRecord] = []
+        with translated("query open SLA deadlines by day"):
+            for day in days:
+                kwargs: dict[str, Any] = {
+                    "TableName": self._table,
+                    "IndexName": "GSI2",
+                    "KeyConditionExpression": "GSI2PK = :day",
+                    "FilterExpression": "attribute_exists(GSI1PK)",
+                    "ExpressionAttributeValues": {":day": {"S": f"SLADAY#{day}"}},
+                }
+                while True:
+                    page = self._dynamodb.query(**kwargs)
+                    records += [_record(item) for item in page.get("Items", [])]
+                    if "LastEvaluatedKey" not in page:
+                        break
+                    kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return records
+
+    def redeadline(self, record: SlaRecord, deadline: datetime, policy_version: int) -> bool:
+        """Move an open deadline to a newer policy version's; False when the order changed since
+        ``record`` was read, closed, or already carries that version (a repeated recompute)."""
+        sort = f"{deadline.isoformat()}#{record.order_id}"
+        with translated("recompute SLA deadline", order_id=record.order_id):
+            try:
+                self._dynamodb.update_item(
+                    TableName=self._table,
+                    Key=_key(record.order_id),
+                    UpdateExpression=(
+                        "SET deadline = :deadline, policy_version = :policy, GSI1PK = :bucket,"
+                        " GSI1SK = :sort, GSI2PK = :day, GSI2SK = :sort"
+                    ),
+                    ConditionExpression=(
+                        "attribute_exists(GSI1PK) AND order_version = :version AND policy_version < :policy"
+                    ),
+                    ExpressionAttributeValues={
+                        ":deadline": {"S": deadline.isoformat()},
+                        ":policy": {"N": str(policy_version)},
+                        ":bucket": {"S": f"SLADUE#{due_bucket(deadline)}"},
+                        ":sort": {"S": sort},
+                        ":day": {"S": f"SLADAY#{deadline_day(deadline)}"},
+                        ":version": {"N": str(record.order_version)},
+                    },
+                )
+            except ClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
 
     def claim_level(self, order_id: str, seen: int, level: int, token: str, *, final: bool) -> bool:
         """Move ``level_sent`` from ``seen`` to ``level``; exactly one concurrent claimer succeeds.
@@ -229,11 +269,86 @@ class DynamoSlaStore:
         return True
 
 
+#: Arrival counters are kept two days (the forecast reads the last two hours)
+ARRIVALS_KEPT_SECONDS = 2 * 24 * 3600
+
+
+def _hour_epoch(hour: str) -> int:
+    return int(datetime.fromisoformat(f"{hour}:00:00+00:00").timestamp())
+
+
+def _track_update(table: str, record: SlaRecord) -> dict[str, Any]:
+    names = {"#level": "level_sent", "#type": "type"}
+    values: dict[str, Any] = {
+        ":type": {"S": "sla_deadline"},
+        ":order_id": {"S": record.order_id},
+        ":channel": {"S": record.channel},
+        ":warehouse": {"S": record.warehouse},
+        ":home": {"S": record.home_warehouse or record.warehouse},
+        ":routing": {"S": record.routing},
+        ":routing_reason": {"S": record.routing_reason},
+        ":sku_class": {"S": record.sku_class},
+        ":merchant": {"S": record.merchant},
+        ":reference": {"S": record.reference},
+        ":paid_at": {"S": record.paid_at.isoformat()},
+        ":deadline": {"S": record.deadline.isoformat()},
+        ":policy": {"N": str(record.policy_version)},
+        ":version": {"N": str(record.order_version)},
+        ":zero": {"N": "0"},
+        ":day": {"S": f"SLADAY#{deadline_day(record.deadline)}"},
+        ":sort": {"S": f"{record.deadline.isoformat()}#{record.order_id}"},
+    }
+    sets = [
+        "#type = :type",
+        "order_id = :order_id",
+        "channel = :channel",
+        "warehouse = :warehouse",
+        "home_warehouse = :home",
+        "routing = :routing",
+        "routing_reason = :routing_reason",
+        "sku_class = :sku_class",
+        "merchant = :merchant",
+        "platform_order_id = :reference",
+        "paid_at = :paid_at",
+        "deadline = :deadline",
+        "policy_version = :policy",
+        "order_version = :version",
+        "#level = if_not_exists(#level, :zero)",
+        "GSI2PK = :day",
+        "GSI2SK = :sort",
+    ]
+    removes: list[str] = []
+    if record.presale_ship_by is not None:
+        sets.append("presale_ship_by = :presale")
+        values[":presale"] = {"S": record.presale_ship_by.isoformat()}
+    else:
+        removes.append("presale_ship_by")
+    if record.open:
+        sets += ["GSI1PK = :bucket", "GSI1SK = :sort"]
+        values[":bucket"] = {"S": f"SLADUE#{due_bucket(record.deadline)}"}
+        removes += ["closed_reason", "shipped_at"]
+    else:
+        sets.append("closed_reason = :reason")
+        values[":reason"] = {"S": record.closed_reason}
+        if record.shipped_at is not None:
+            sets.append("shipped_at = :shipped")
+            values[":shipped"] = {"S": record.shipped_at.isoformat()}
+        removes += ["GSI1PK", "GSI1SK"]
+    return {
+        "TableName": table,
+        "Key": _key(record.order_id),
+        "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
 def _record(item: dict[str, Any]) -> SlaRecord:
     def text(name: str) -> str:
         return str(item.get(name, {}).get("S", ""))
 
     shipped = text("shipped_at")
+    presale = text("presale_ship_by")
     return SlaRecord(
         order_id=text("order_id"),
         channel=text("channel"),
@@ -248,6 +363,10 @@ def _record(item: dict[str, Any]) -> SlaRecord:
         closed_reason=text("closed_reason"),
         merchant=text("merchant"),
         reference=text("platform_order_id"),
+        home_warehouse=text("home_warehouse") or text("warehouse"),
+        routing=text("routing"),
+        routing_reason=text("routing_reason"),
+        presale_ship_by=date.fromisoformat(presale) if presale else None,
     )
 
 
@@ -292,3 +411,12 @@ class DynamoSlaPolicies:
                         "this policy version exists already", version=policies.version
                     ) from None
                 raise
+
+    def version(self, number: int) -> SlaPolicySet | None:
+        with translated("read SLA policy version"):
+            item = self._dynamodb.get_item(
+                TableName=self._table,
+                Key={"PK": {"S": "SLAPOLICY"}, "SK": {"S": f"v{number:08d}"}},
+                ConsistentRead=True,
+            ).get("Item")
+        return SlaPolicySet.model_validate_json(item["document"]["S"]) if item else None

@@ -31,6 +31,9 @@ class WarehouseState:
     outage_since: datetime | None = None
     #: The current outage's alert was delivered
     alerted: bool = False
+    #: The heartbeat before the last one (None before the second heartbeat)
+    previous_picked_up: int | None = None
+    previous_seen: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,10 @@ class DynamoWarehouseStates:
                     Key={"PK": {"S": PARTITION}, "SK": {"S": warehouse_id}},
                     UpdateExpression=(
                         "SET last_seen = :time, pending_print = :pending, #printed = :printed, "
-                        "picked_up = :picked, #online = :true, received_at = :received, #type = :type "
+                        "picked_up = :picked, #online = :true, received_at = :received, #type = :type, "
+                        # The reading before this one: the forecast's processing rate (counter deltas)
+                        "previous_picked_up = if_not_exists(picked_up, :picked), "
+                        "previous_seen = if_not_exists(last_seen, :time) "
                         "REMOVE outage_since, alerted"
                     ),
                     ConditionExpression="attribute_not_exists(PK) OR last_seen < :time",
@@ -100,6 +106,12 @@ class DynamoWarehouseStates:
                 if "outage_since" in item
                 else None,
                 alerted=item.get("alerted", {}).get("BOOL", False),
+                previous_picked_up=int(item["previous_picked_up"]["N"])
+                if "previous_picked_up" in item
+                else None,
+                previous_seen=datetime.fromisoformat(item["previous_seen"]["S"])
+                if "previous_seen" in item
+                else None,
             )
             for item in items
         ]

@@ -57,6 +57,10 @@ class ErrorCode(StrEnum):
     REVIEW_DECIDED = "REVIEW_DECIDED"
     MERGE_CONFLICT = "MERGE_CONFLICT"
     CUSTOMER_CONFIG_INVALID = "CUSTOMER_CONFIG_INVALID"
+    FULFILMENT_CONFIG_INVALID = "FULFILMENT_CONFIG_INVALID"
+    FULFILMENT_CONFIG_CONFLICT = "FULFILMENT_CONFIG_CONFLICT"
+    SLA_DEADLINE_NOT_FOUND = "SLA_DEADLINE_NOT_FOUND"
+    SLA_DEADLINE_CLOSED = "SLA_DEADLINE_CLOSED"
 
 
 class OmsError(Exception):
@@ -364,3 +368,31 @@ class CustomerConfigInvalidError(OmsError):
 
 class LinkTakenError(ConcurrentUpdateError):
     """An identity link was created by someone else between our read and our write: read again."""
+
+
+class FulfilmentConfigInvalidError(OmsError):
+    """A warehouse capacity or pre-flight configuration that does not validate; nothing was saved."""
+
+    code = ErrorCode.FULFILMENT_CONFIG_INVALID
+    http_status = 400
+
+
+class FulfilmentConfigConflictError(OmsError):
+    """A configuration written over a version other than the stored one (read it again)."""
+
+    code = ErrorCode.FULFILMENT_CONFIG_CONFLICT
+    http_status = 409
+
+
+class SlaDeadlineNotFoundError(OmsError):
+    """No SLA deadline for that order (never paid through us, or not yet processed)."""
+
+    code = ErrorCode.SLA_DEADLINE_NOT_FOUND
+    http_status = 404
+
+
+class SlaDeadlineClosedError(OmsError):
+    """The order's deadline is closed already (shipped, cancelled, handled, or its last level sent)."""
+
+    code = ErrorCode.SLA_DEADLINE_CLOSED
+    http_status = 409

@@ -197,6 +197,13 @@ class SlaRecord:
     merchant: str = ""
     #: The platform's own order number, what a warehouse lead searches for
     reference: str = ""
+    #: The warehouse the order would have gone to; ``warehouse`` is where it is fulfilled
+    home_warehouse: str = ""
+    #: Overflow routing: "" (before routing was recorded), "home", "rerouted" or "kept"
+    routing: str = ""
+    routing_reason: str = ""
+    #: The order's own presale date (kept so a new policy version can recompute the deadline)
+    presale_ship_by: date | None = None
 
     @property
     def open(self) -> bool:

@@ -15,12 +15,14 @@ retries it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from oms.domain.alerts import Alert, Severity
+from oms.domain.capacity import RoutingDecision, arrival_hour
 from oms.domain.errors import AlertDeliveryError, BadRequestError
+from oms.domain.model import Order
 from oms.domain.order_events import OrderChanged
 from oms.domain.sla import (
     FINAL_LEVEL,
@@ -49,7 +51,7 @@ LEVEL_SEVERITY = {1: Severity.WARNING, 2: Severity.CRITICAL, 3: Severity.CRITICA
 
 
 class SlaStore(Protocol):
-    def track(self, record: SlaRecord) -> bool: ...
+    def track(self, record: SlaRecord, *, arrival: tuple[str, str] | None = None) -> bool: ...
 
     def get(self, order_id: str) -> SlaRecord | None: ...
 
@@ -68,13 +70,35 @@ class SlaPolicySource(Protocol):
     def current(self) -> SlaPolicySet | None: ...
 
 
+class Router(Protocol):
+    def route(self, order_id: str, home: str) -> RoutingDecision: ...
+
+
+class Screen(Protocol):
+    def screen(self, order: Order, warehouse: str) -> str: ...
+
+    def close(self, order: Order, reason: str) -> None: ...
+
+
 class SlaDeadlines:
-    def __init__(self, store: SlaStore, policies: Callable[[], SlaPolicySet]) -> None:
+    def __init__(
+        self,
+        store: SlaStore,
+        policies: Callable[[], SlaPolicySet],
+        router: Router | None = None,
+        preflight: Screen | None = None,
+    ) -> None:
         self._store = store
         self._policies = policies
+        self._router = router
+        self._preflight = preflight
 
     def apply(self, change: OrderChanged) -> str:
-        """Track, move or close the order's deadline; returns what happened (for metrics)."""
+        """Track, move or close the order's deadline; returns what happened (for metrics).
+
+        A new order (no deadline yet) is routed first: during its home warehouse's overflow
+        episode it may go to the backup. The decision is kept for the order's later changes.
+        """
         order = change.order
         if order.status not in AWAITING_SHIPMENT | SHIPPED | CANCELLED:
             return "ignored"
@@ -82,6 +106,9 @@ class SlaDeadlines:
             return "ignored"  # never paid through us (e.g. imported shipped): no promise to measure
         policies = self._policies()
         facts = SlaFacts.of(order, fallback_paid_at=change.entry.event_time)
+        previous = self._store.get(order.order_id)
+        route = self._route(order.order_id, facts.warehouse, previous, order.status in AWAITING_SHIPMENT)
+        facts = replace(facts, warehouse=route.warehouse)
         record = SlaRecord(
             order_id=order.order_id,
             channel=facts.channel,
@@ -93,33 +120,46 @@ class SlaDeadlines:
             order_version=order.version,
             merchant=order.shop_id,
             reference=order.platform_order_id,
+            home_warehouse=route.home_warehouse,
+            routing=route.decision,
+            routing_reason=route.reason,
+            presale_ship_by=facts.presale_ship_by,
         )
         if order.status in SHIPPED:
             shipped_at = change.entry.event_time if change.status_changed else order.updated_at
-            previous = self._store.get(order.order_id)
             if previous is not None and previous.shipped_at is not None:
                 shipped_at = min(shipped_at, previous.shipped_at)
             record = _closed(record, "shipped", shipped_at)
         elif order.status in CANCELLED:
             record = _closed(record, "cancelled", None)
-        return ("tracked" if record.open else "closed") if self._store.track(record) else "stale"
+        arrival = None
+        if previous is None and record.open:
+            arrival = (record.warehouse, arrival_hour(record.paid_at))
+        if not self._store.track(record, arrival=arrival):
+            return "stale"
+        if self._preflight is not None:
+            if record.open:
+                self._preflight.screen(order, record.warehouse)
+            else:
+                self._preflight.close(order, record.closed_reason)
+        return "tracked" if record.open else "closed"
+
+    def _route(self, order_id: str, home: str, previous: SlaRecord | None, awaiting: bool) -> RoutingDecision:
+        if previous is not None and (previous.home_warehouse or previous.warehouse) == home:
+            # Decided when the order arrived: retries and later changes keep it.
+            return RoutingDecision(
+                warehouse=previous.warehouse,
+                home_warehouse=home,
+                decision=previous.routing or "home",
+                reason=previous.routing_reason,
+            )
+        if previous is None and awaiting and self._router is not None:
+            return self._router.route(order_id, home)
+        return RoutingDecision(warehouse=home, home_warehouse=home, decision="home")
 
 
 def _closed(record: SlaRecord, reason: str, shipped_at: datetime | None) -> SlaRecord:
-    return SlaRecord(
-        order_id=record.order_id,
-        channel=record.channel,
-        warehouse=record.warehouse,
-        sku_class=record.sku_class,
-        paid_at=record.paid_at,
-        deadline=record.deadline,
-        policy_version=record.policy_version,
-        order_version=record.order_version,
-        shipped_at=shipped_at,
-        closed_reason=reason,
-        merchant=record.merchant,
-        reference=record.reference,
-    )
+    return replace(record, level_sent=0, shipped_at=shipped_at, closed_reason=reason)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -23,9 +23,10 @@ from oms.domain.errors import BadRequestError, OmsError
 from oms.domain.settlement import STATEMENT_TZ, Month
 from oms.http_api import error_reply, json_object
 from oms.observability import count
+from oms.tracing import handler_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = handler_tracer()
 app = APIGatewayHttpResolver()
 
 

@@ -20,7 +20,7 @@ import io
 import json
 import urllib.request
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from local.chapters import Chapter
@@ -48,7 +48,8 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
     bucket = stack.deployed.names["ReportsBucket"]
     difference = (
         "at,sku,channel,ours,theirs,in_flight,delta,likely_cause\r\n"
-        f"{now.isoformat()},{SKU},pinduoduo,60,64,0,-4,channel shows 4 more: stock push lagging\r\n"
+        f"{(now - timedelta(minutes=1)).isoformat()},{SKU},pinduoduo,60,64,0,-4,"
+        "channel shows 4 more: stock push lagging\r\n"
     )
     stack.s3.put_object(
         Bucket=bucket, Key=f"inventory/differences/{now:%Y/%m/%d}/demo-run.csv", Body=difference.encode()

@@ -1,4 +1,5 @@
-"""``POST /wms/heartbeat``: a warehouse reports it is alive, signed with its own secret.
+"""``POST /wms/heartbeat`` and ``POST /wms/orders/events``: a warehouse reports it is alive, and
+what happened to its orders (sent to WMS, printed, picked up), signed with its own secret.
 
 Headers ``X-Warehouse-Id``, ``X-Timestamp``, ``X-Signature`` (docs/fulfilment-sla.md); body
 ``{"pending_print", "printed", "picked_up", "time"}``. Typed errors answer with their status
@@ -37,9 +38,25 @@ def heartbeat() -> dict[str, Any]:
     return result
 
 
+@app.post("/wms/orders/events")
+def order_stage_events() -> dict[str, Any]:
+    """A batch of ``{order_id, stage, at}`` (sent to WMS, printed, picked up), signed like a heartbeat."""
+    event = app.current_event
+    headers = {name.lower(): value for name, value in (event.headers or {}).items()}
+    body = event.decoded_body or ""
+    result = composition.warehouse_stage_events().receive(
+        headers.get("x-warehouse-id", ""),
+        headers.get("x-timestamp", ""),
+        headers.get("x-signature", ""),
+        body.encode("utf-8") if isinstance(body, str) else body,
+    )
+    count("StageEventsRecorded", int(result["recorded"]), warehouse=str(result["warehouse"]))
+    return result
+
+
 @app.exception_handler(OmsError)  # type: ignore[untyped-decorator]
 def typed_error(error: OmsError) -> Response[dict[str, Any]]:
-    logger.info("heartbeat refused", extra={"code": str(error.code)})
+    logger.info("warehouse request refused", extra={"code": str(error.code)})
     count("HeartbeatsRefused", code=str(error.code))
     return Response(
         status_code=error.http_status,

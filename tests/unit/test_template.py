@@ -35,6 +35,8 @@ UNAVOIDABLE_WILDCARDS = {
     # by kms:ResourceAliases and kms:ViaService (checked below).
     # Reports are named per run (diagnosis/<yyyy>/<mm>/<dd>/<id>.csv, patrols/...): one prefix each.
     "${ReportsBucket.Arn}/diagnosis/*": {"s3:PutObject", "s3:GetObject"},
+    # the monthly fulfilment health report (HTML) and its presigned links
+    "${ReportsBucket.Arn}/fulfilment/*": {"s3:PutObject", "s3:GetObject"},
     "${ReportsBucket.Arn}/patrols/*": {"s3:PutObject", "s3:GetObject"},
     # Daily digests of return chain heads are named per day (returns/digests/<yyyy-mm-dd>.json).
     "${ReturnDigestBucket.Arn}/returns/digests/*": {"s3:PutObject", "s3:GetObject"},
@@ -61,6 +63,7 @@ FUNCTION_EVENT_DIRS = {
     "SlaEscalatorFunction": "sla_escalator",
     "SlaDeadlinesFunction": "sla_deadlines",
     "WmsHeartbeatFunction": "wms_heartbeat",
+    "FulfilmentReportFunction": "fulfilment_report",
 }
 #: Secrets that are not a platform's (channels and routes of the notifiers)
 NON_PLATFORM_SECRETS = {"NotifierSecret", "WarehouseSecret"}
@@ -446,6 +449,7 @@ def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: A
             "SettlementXmlFunction",
             "InventoryEventsFunction",
             "SlaDeadlinesFunction",
+            "FulfilmentReportFunction",
         ):
             assert readers == []
         elif function_id in KEY_SECRETS.values():

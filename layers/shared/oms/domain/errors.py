@@ -57,6 +57,7 @@ class ErrorCode(StrEnum):
     REVIEW_DECIDED = "REVIEW_DECIDED"
     MERGE_CONFLICT = "MERGE_CONFLICT"
     CUSTOMER_CONFIG_INVALID = "CUSTOMER_CONFIG_INVALID"
+    STAGE_EVENTS_INVALID = "STAGE_EVENTS_INVALID"
 
 
 class OmsError(Exception):
@@ -364,3 +365,10 @@ class CustomerConfigInvalidError(OmsError):
 
 class LinkTakenError(ConcurrentUpdateError):
     """An identity link was created by someone else between our read and our write: read again."""
+
+
+class StageEventsInvalidError(OmsError):
+    """A correctly signed batch of WMS stage events that does not validate; nothing was stored."""
+
+    code = ErrorCode.STAGE_EVENTS_INVALID
+    http_status = 400

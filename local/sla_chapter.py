@@ -9,6 +9,9 @@ level 3 as a voice call; the WMS watch sends one offline alert to WeCom and one 
 Everything is read back from what the local notification sink accepted (signatures checked) and
 from the SLA items, and compared with the oracle below. Overflow routing is not built yet, so no
 order is rerouted (docs/fulfilment-sla.md).
+
+The warehouse also reports per-order stages, and the month's fulfilment health report is produced
+and checked against the day's own orders (``local/health_report_part.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from local import simulator
+from local import health_report_part, simulator
 from local.chapters import Chapter
 from local.simulator import LineSpec
 from local.stack import LocalStack
@@ -35,7 +38,7 @@ SHIPS_IN_TIME = ORDERS[0]
 LINES = (LineSpec(sku_id="3500000000001", quantity=1, unit_price=Decimal("99.00"), out_sku_id="TEA-1"),)
 
 
-def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
+def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:  # noqa: PLR0915 - one day, read top down
     chapter = Chapter(name="sla_day")
     assert stack.clock is not None
     start = stack.clock.now()
@@ -69,6 +72,8 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
         headers, body = simulator.douyin_push([message], app["app_key"], app["app_secret"])
         stack.request("POST", "/webhooks/douyin", body=body, headers=headers)
 
+    # the fulfilment health report of the deadline's month as of the day's end, before the day
+    report = health_report_part.DayReport(stack, deadline, start, day=timedelta(minutes=370))
     # 08:00 the warehouse reports; four orders paid 46 h ago are waiting
     heartbeat()
     for index, number in enumerate(ORDERS):
@@ -80,6 +85,8 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
     stack.drain(timeout=60)
     stack.clock.advance(timedelta(minutes=30))
     heartbeat()  # back online
+    # ... and reports what happened to its orders meanwhile
+    report.warehouse_reports(stack, credentials, WAREHOUSE, refs)
     # the backlog passes its deadline, then + 4 h; the warehouse keeps reporting every 10 minutes
     for _ in range(25):
         stack.clock.advance(timedelta(minutes=10))
@@ -152,6 +159,7 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
         (len(calls) >= 1, "no voice call was placed"),
     ]
     chapter.mismatches = [message for ok, message in checks if not ok]
+    chapter.mismatches += report.check(chapter, stack, paid=created + timedelta(minutes=1))
     return chapter
 
 

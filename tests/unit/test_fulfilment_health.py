@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -16,9 +17,10 @@ from oms.domain.fulfilment_health import (
     health_report,
     order_path,
     sankey_layout,
+    stuck_between,
 )
 from oms.domain.health_report_html import render_html
-from oms.domain.sla import SlaRecord
+from oms.domain.sla import SlaRecord, summarize
 
 T0 = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
 
@@ -32,17 +34,23 @@ def test_a_stage_nobody_reported_is_passed_at_the_previous_time_and_its_wait_goe
     assert path is not None
     assert path.times == (hours(0), hours(0), hours(3), hours(4))
     assert path.in_progress
-    [paid, approved, sent, printed, picked, delivered] = flows([path], as_of=hours(10))
+    [_paid, approved, sent, printed, picked, delivered] = flows([path], as_of=hours(10))
     assert (approved.wait_hours, sent.wait_hours, printed.wait_hours) == (0.0, 3.0, 1.0)
     # printed 6 h ago and still not picked up: that is where the time goes
-    assert picked.wait_hours == 6.0 and picked.waiting == 1 and picked.reached == 0
-    assert picked.highlighted and sent.highlighted and not printed.highlighted
+    assert picked.wait_hours == 6.0
+    assert picked.waiting == 1
+    assert picked.reached == 0
+    assert picked.highlighted
+    assert sent.highlighted
+    assert not printed.highlighted
     assert delivered.reached == 0
 
 
 def test_a_cancelled_order_adds_no_open_wait_and_times_never_go_backwards() -> None:
     path = order_path("o1", {"paid": hours(5), "approved": hours(4)}, cancelled=True)
-    assert path is not None and path.times == (hours(5), hours(5)) and not path.in_progress
+    assert path is not None
+    assert path.times == (hours(5), hours(5))
+    assert not path.in_progress
     assert sum(flow.wait_hours for flow in flows([path], as_of=hours(50))) == 0.0
     assert order_path("o2", {"printed": hours(1)}) is None
 
@@ -94,20 +102,26 @@ def test_the_layout_is_proportional_conserving_and_inside_the_canvas(
     stage_flows = flows(paths_of(drawn), as_of=hours(200))
     layout = sankey_layout(stage_flows, width=900, height=400)
     if not drawn:
-        assert layout.nodes == () and layout.links == ()
+        assert layout.nodes == ()
+        assert layout.links == ()
         return
     nodes = {node.key: node for node in layout.nodes}
     for node in layout.nodes:
         assert abs(node.height - node.value * layout.scale) < 1e-6
-        assert 0 <= node.x and node.x + node.width <= 900
-        assert 0 <= node.y and node.y + node.height <= 400 + 1e-6
+        assert node.x >= 0
+        assert node.x + node.width <= 900
+        assert node.y >= 0
+        assert node.y + node.height <= 400 + 1e-6
     for link in layout.links:
         assert abs(link.width - link.value * layout.scale) < 1e-6
         source, target = nodes[link.source], nodes[link.target]
         # a band leaves inside its source and arrives inside its target
-        assert source.y - 1e-6 <= link.source_y and link.source_y + link.width <= source.y + source.height + 1e-6
-        assert target.y - 1e-6 <= link.target_y and link.target_y + link.width <= target.y + target.height + 1e-6
-        assert link.x0 == source.x + source.width and link.x1 == target.x
+        assert source.y - 1e-6 <= link.source_y
+        assert link.source_y + link.width <= source.y + source.height + 1e-6
+        assert target.y - 1e-6 <= link.target_y
+        assert link.target_y + link.width <= target.y + target.height + 1e-6
+        assert link.x0 == source.x + source.width
+        assert link.x1 == target.x
     for node in layout.nodes:
         incoming = sum(link.value for link in layout.links if link.target == node.key)
         outgoing = sum(link.value for link in layout.links if link.source == node.key)
@@ -119,8 +133,10 @@ def test_the_layout_is_proportional_conserving_and_inside_the_canvas(
             assert outgoing == node.value
     # bands leaving one node do not overlap
     for key in nodes:
-        bands = sorted((link.source_y, link.source_y + link.width) for link in layout.links if link.source == key)
-        assert all(end <= start + 1e-6 for (_, end), (start, _) in zip(bands, bands[1:], strict=False))
+        bands = sorted(
+            (link.source_y, link.source_y + link.width) for link in layout.links if link.source == key
+        )
+        assert all(end <= start + 1e-6 for (_, end), (start, _) in itertools.pairwise(bands))
 
 
 def record(order_id: str, *, shipped: float | None = None, cancelled: bool = False) -> SlaRecord:
@@ -145,13 +161,30 @@ def test_the_page_is_self_contained_and_carries_its_numbers() -> None:
         "b": {"sent_to_wms": hours(1), "printed": hours(30), "picked_up": hours(60)},
         "c": {"sent_to_wms": hours(2)},
     }
-    report = health_report("2026-11", hours(-48), hours(600), records, facts, as_of=hours(100))
+    report = health_report("2026-11", records, facts, start=hours(-48), end=hours(600), as_of=hours(100))
     page = render_html(report)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "nothing loaded from anywhere"
-    assert page.count('class="node stage') == 6 and 'class="link onward' in page
+    assert page.count('class="node stage') == 6
+    assert 'class="link onward' in page
     data = json.loads(page.split('id="report-data">', 1)[1].split("</script>", 1)[0])
     assert [stage["reached"] for stage in data["stages"]] == [4, 3, 3, 2, 2, 1]
     assert data["on_time_rate"] == round(1 / 3, 4)  # a on time, b late, c overdue; d cancelled
     assert data["warehouses"][0]["mean_hours_to_pickup"] == 40.0
     assert data["highlighted"] == [flow.stage for flow in report.stages if flow.highlighted]
     assert "printed" in data["highlighted"] or "picked_up" in data["highlighted"]
+
+
+def test_a_missed_deadline_says_which_stages_the_order_was_between() -> None:
+    deadline = hours(48)
+    printed = {"paid": hours(0), "sent_to_wms": hours(2), "printed": hours(40), "picked_up": hours(50)}
+    assert stuck_between(printed, deadline) == "between_printed_and_picked_up"
+    assert (
+        stuck_between({"paid": hours(0), "sent_to_wms": hours(49)}, deadline)
+        == "between_approved_and_sent_to_wms"
+    )
+    # without anything from the warehouse, the escalation level stays the reason
+    assert stuck_between({"paid": hours(0), "approved": hours(1)}, deadline) is None
+    late = record("late", shipped=60)
+    overdue = record("overdue")
+    [row] = summarize([late, overdue], "warehouse", hours(100), {"late": "between_printed_and_picked_up"})
+    assert row["timeout_reasons"] == {"late_between_printed_and_picked_up": 1, "overdue_after_level_0": 1}

@@ -454,7 +454,7 @@ def settlement_statements() -> SettlementStatements:
 def sla_reports() -> SlaReports:
     from oms.services.sla import SlaReports
 
-    return SlaReports(sla_store(), clock=utc_now)
+    return SlaReports(sla_store(), clock=utc_now, stages=stage_facts())
 
 
 @cache

@@ -137,6 +137,23 @@ def _hours(delta: timedelta) -> float:
     return delta.total_seconds() / 3600
 
 
+def stuck_between(facts: Mapping[str, datetime], deadline: datetime) -> str | None:
+    """Where an order was when its deadline passed: ``between_printed_and_picked_up``.
+
+    None unless the warehouse reported a stage (without WMS facts, "between approved and
+    delivered" would say nothing the escalation level does not).
+    """
+    if not any(stage in facts for stage in WMS_STAGES):
+        return None
+    path = order_path("", facts)
+    if path is None:
+        return None
+    reached = max((index for index, moment in enumerate(path.times) if moment <= deadline), default=0)
+    if reached + 1 >= len(STAGES):
+        return None
+    return f"between_{STAGES[reached]}_and_{STAGES[reached + 1]}"
+
+
 # --------------------------------------------------------------------------- the Sankey layout
 
 
@@ -312,10 +329,11 @@ class HealthReport:
 
 def health_report(
     period: str,
-    start: datetime,
-    end: datetime,
     records: Sequence[SlaRecord],
     facts: Mapping[str, Mapping[str, datetime]],
+    *,
+    start: datetime,
+    end: datetime,
     as_of: datetime,
 ) -> HealthReport:
     """The month's orders (those whose deadline falls in it) with their stage facts, at ``as_of``."""

@@ -29,7 +29,14 @@ STAGE_ORDER = ("paid", "approved", "sent_to_wms", "printed", "picked_up", "deliv
 def post_stage_events(
     stack: LocalStack, credentials: Mapping[str, Any], warehouse: str, events: Sequence[Mapping[str, str]]
 ) -> HttpResult:
-    body = json.dumps({"events": list(events)}).encode()
+    return wms_post(stack, credentials, warehouse, "/wms/orders/events", {"events": list(events)})
+
+
+def wms_post(
+    stack: LocalStack, credentials: Mapping[str, Any], warehouse: str, path: str, document: object
+) -> HttpResult:
+    """A warehouse's request to a ``/wms/...`` route, signed with its own secret (docs/fulfilment-sla.md)."""
+    body = json.dumps(document).encode()
     timestamp = str(int(time.time()))
     secret = credentials["warehouses"][warehouse]["secret"]
     headers = {
@@ -38,7 +45,7 @@ def post_stage_events(
         "x-timestamp": timestamp,
         "x-signature": heartbeat_signature(secret, timestamp, warehouse, body),
     }
-    return stack.request("POST", "/wms/orders/events", body=body, headers=headers)
+    return stack.request("POST", path, body=body, headers=headers)
 
 
 def produce(stack: LocalStack, month: str, as_of: datetime) -> HttpResult:

@@ -16,8 +16,6 @@ and checked against the day's own orders (``local/health_report_part.py``).
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,7 +26,6 @@ from local.chapters import Chapter
 from local.simulator import LineSpec
 from local.stack import LocalStack
 from oms.domain.ids import unified_order_id
-from oms.domain.wms import heartbeat_signature
 
 SHOP = "100001"
 APP = "7000000000000000001"
@@ -38,7 +35,7 @@ SHIPS_IN_TIME = ORDERS[0]
 LINES = (LineSpec(sku_id="3500000000001", quantity=1, unit_price=Decimal("99.00"), out_sku_id="TEA-1"),)
 
 
-def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:  # noqa: PLR0915 - one day, read top down
+def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
     chapter = Chapter(name="sla_day")
     assert stack.clock is not None
     start = stack.clock.now()
@@ -51,16 +48,8 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:  # noqa: 
 
     def heartbeat() -> int:
         at = clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = json.dumps({"pending_print": 4, "printed": 0, "picked_up": 0, "time": at}).encode()
-        timestamp = str(int(time.time()))
-        secret = credentials["warehouses"][WAREHOUSE]["secret"]
-        headers = {
-            "content-type": "application/json",
-            "x-warehouse-id": WAREHOUSE,
-            "x-timestamp": timestamp,
-            "x-signature": heartbeat_signature(secret, timestamp, WAREHOUSE, body),
-        }
-        return stack.request("POST", "/wms/heartbeat", body=body, headers=headers).status
+        beat = {"pending_print": 4, "printed": 0, "picked_up": 0, "time": at}
+        return health_report_part.wms_post(stack, credentials, WAREHOUSE, "/wms/heartbeat", beat).status
 
     def push(number: str, status: int, at: Any, msg_id: str, tag: str) -> None:
         order = simulator.douyin_order(

@@ -23,17 +23,22 @@ tracer = Tracer()
 app = APIGatewayHttpResolver()
 
 
-@app.post("/wms/heartbeat")
-def heartbeat() -> dict[str, Any]:
+def _signed_request() -> tuple[str, str, str, bytes]:
+    """Warehouse id, timestamp, signature and the raw body the signature covers."""
     event = app.current_event
     headers = {name.lower(): value for name, value in (event.headers or {}).items()}
     body = event.decoded_body or ""
-    result = composition.warehouse_heartbeats().receive(
+    return (
         headers.get("x-warehouse-id", ""),
         headers.get("x-timestamp", ""),
         headers.get("x-signature", ""),
         body.encode("utf-8") if isinstance(body, str) else body,
     )
+
+
+@app.post("/wms/heartbeat")
+def heartbeat() -> dict[str, Any]:
+    result = composition.warehouse_heartbeats().receive(*_signed_request())
     count("HeartbeatsReceived", warehouse=str(result["warehouse"]))
     return result
 
@@ -41,15 +46,7 @@ def heartbeat() -> dict[str, Any]:
 @app.post("/wms/orders/events")
 def order_stage_events() -> dict[str, Any]:
     """A batch of ``{order_id, stage, at}`` (sent to WMS, printed, picked up), signed like a heartbeat."""
-    event = app.current_event
-    headers = {name.lower(): value for name, value in (event.headers or {}).items()}
-    body = event.decoded_body or ""
-    result = composition.warehouse_stage_events().receive(
-        headers.get("x-warehouse-id", ""),
-        headers.get("x-timestamp", ""),
-        headers.get("x-signature", ""),
-        body.encode("utf-8") if isinstance(body, str) else body,
-    )
+    result = composition.warehouse_stage_events().receive(*_signed_request())
     count("StageEventsRecorded", int(result["recorded"]), warehouse=str(result["warehouse"]))
     return result
 

@@ -162,17 +162,21 @@ class DayReport:
     """The report of the month the day's deadlines fall in, as of the day's end: before and after."""
 
     def __init__(self, stack: LocalStack, deadline: datetime, start: datetime, day: timedelta) -> None:
+        began = time.monotonic()
         self.month = deadline.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
         self.start = start
         self.as_of = start + day
         self.baseline = snapshot(stack, self.month, self.as_of)
         self.posted: list[HttpResult] = []
         self.events = 0
+        #: Wall-clock seconds this part adds to the chapter (requests only; the day's clock is simulated)
+        self.seconds = time.monotonic() - began
 
     def warehouse_reports(
         self, stack: LocalStack, credentials: Mapping[str, Any], warehouse: str, order_ids: Mapping[str, str]
     ) -> None:
         """The stages since the day began in one batch, then the pickup again, late (kept earlier)."""
+        began = time.monotonic()
         events = stage_events(order_ids, self.start)
         self.events = len(events)
         late = {**events[-1], "at": (self.start + timedelta(minutes=100)).strftime("%Y-%m-%dT%H:%M:%SZ")}
@@ -180,9 +184,11 @@ class DayReport:
             post_stage_events(stack, credentials, warehouse, events),
             post_stage_events(stack, credentials, warehouse, [late]),
         ]
+        self.seconds += time.monotonic() - began
 
     def check(self, chapter: Any, stack: LocalStack, paid: datetime) -> list[str]:
         """Produce the report over the admin API, download it, compare the day's part with the oracle."""
+        began = time.monotonic()
         mismatches = []
         batch, resent = self.posted
         if batch.status != 200 or batch.json()["recorded"] != self.events:
@@ -202,6 +208,7 @@ class DayReport:
             "stages_reached": reached,
             "highlighted": after["highlighted"],
             "on_time_rate": after["on_time_rate"],
+            "seconds": round(self.seconds + time.monotonic() - began, 2),
         }
         chapter.lines.append(
             f"  health report {self.month}: stages reached {reached}; highlighted {after['highlighted']}"

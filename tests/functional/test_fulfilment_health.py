@@ -233,3 +233,39 @@ def test_the_scheduled_run_stores_last_month_and_an_operator_gets_a_short_link(s
         context("FulfilmentReport"),
     )
     assert (bad["statusCode"], json.loads(bad["body"])["error"]) == (400, "BAD_REQUEST")
+
+
+def test_the_dashboard_says_between_which_stages_late_orders_were_stuck(stack: Deployed) -> None:
+    # GIVEN three orders paid 50 h ago (the default policy promises 48 h), none shipped
+    paid_at = datetime.now(UTC) - timedelta(hours=50)
+    ids = [f"o_dashboard{number:015d}" for number in range(3)]
+    for order_id in ids:
+        change = changed(
+            order(order_id, OrderStatus.PAID, version=1, at=paid_at, paid_at=paid_at), None, at=paid_at
+        )
+        assert deliver(stack, change)["batchItemFailures"] == []
+    # AND the warehouse got all three an hour later, printed one, and reported nothing for the third
+    at = (paid_at + timedelta(hours=1)).isoformat()
+    events = [
+        {"order_id": ids[0], "stage": "sent_to_wms", "at": at},
+        {"order_id": ids[1], "stage": "sent_to_wms", "at": at},
+        {"order_id": ids[1], "stage": "printed", "at": at},
+    ]
+    assert (
+        wms_app.handler(wms_request(json.dumps({"events": events}).encode()), context())["statusCode"] == 200
+    )
+    # WHEN the dashboard is asked about the period of their deadlines
+    summary = composition.sla_reports().summary(
+        {
+            "group_by": "channel",
+            "from": (paid_at + timedelta(hours=47)).isoformat(),
+            "to": (paid_at + timedelta(hours=49)).isoformat(),
+        }
+    )
+    # THEN the overdue orders say where they were stuck; without WMS facts, how far escalation got
+    [douyin] = summary["groups"]
+    assert douyin["timeout_reasons"] == {
+        "overdue_between_sent_to_wms_and_printed": 1,
+        "overdue_between_printed_and_picked_up": 1,
+        "overdue_after_level_0": 1,
+    }

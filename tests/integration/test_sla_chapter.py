@@ -133,24 +133,3 @@ def test_the_monthly_schedule_writes_the_month_that_ended(day: Chapter, stack: L
     )
     stored = stack.s3.head_object(Bucket=stack.deployed.names["ReportsBucket"], Key=firing.result["key"])
     assert stored["ContentType"].startswith("text/html")
-
-
-def test_the_dashboard_says_between_which_stages_late_orders_were_stuck(
-    day: Chapter, stack: LocalStack
-) -> None:
-    deadline = datetime.fromisoformat(day.summary["deadline"])
-    reply = stack.admin_get(
-        "/fulfillment/sla",
-        group_by="channel",
-        **{
-            "from": (deadline - timedelta(hours=1)).isoformat(),
-            "to": (deadline + timedelta(hours=1)).isoformat(),
-        },
-    )
-    assert reply.status == 200, reply.text
-    [douyin] = reply.json()["groups"]
-    # one printed but never picked up, two never printed (the WMS reported sent to WMS only)
-    assert douyin["timeout_reasons"] == {
-        "overdue_between_printed_and_picked_up": 1,
-        "overdue_between_sent_to_wms_and_printed": 2,
-    }

@@ -30,7 +30,7 @@ from oms.domain.status import OrderStatus
 from oms.services.ports import Clock
 
 #: The most events one request may carry (a WMS sends what happened since its last call)
-MAX_EVENTS = 500
+MAX_EVENTS = 100
 REPORT_KEY = "fulfilment/health/{period}/report.html"
 
 #: Order statuses that tell a stage, and which (a later status implies the earlier ones passed)

@@ -13,24 +13,24 @@ were down, which the escalator is built to catch up on (every missed level is se
 run). Running it every minute of the six simulated hours cost about two minutes of the demo; the
 oracle is the same. Overflow routing and the pre-flight sandbox play in the next chapter
 (``local/fulfilment_chapter.py``).
+
+The warehouse also reports per-order stages, and the month's fulfilment health report is produced
+and checked against the day's own orders (``local/health_report_part.py``).
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from local import simulator
+from local import health_report_part, simulator
 from local.chapters import Chapter
 from local.scheduler import only_functions
 from local.simulator import LineSpec
 from local.stack import LocalStack
 from oms.domain.ids import unified_order_id
-from oms.domain.wms import heartbeat_signature
 
 SHOP = "100001"
 APP = "7000000000000000001"
@@ -64,16 +64,8 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
 
     def heartbeat() -> int:
         at = clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = json.dumps({"pending_print": 4, "printed": 0, "picked_up": 0, "time": at}).encode()
-        timestamp = str(int(time.time()))
-        secret = credentials["warehouses"][WAREHOUSE]["secret"]
-        headers = {
-            "content-type": "application/json",
-            "x-warehouse-id": WAREHOUSE,
-            "x-timestamp": timestamp,
-            "x-signature": heartbeat_signature(secret, timestamp, WAREHOUSE, body),
-        }
-        return stack.request("POST", "/wms/heartbeat", body=body, headers=headers).status
+        beat = {"pending_print": 4, "printed": 0, "picked_up": 0, "time": at}
+        return health_report_part.wms_post(stack, credentials, WAREHOUSE, "/wms/heartbeat", beat).status
 
     def push(number: str, status: int, at: Any, msg_id: str, tag: str) -> None:
         order = simulator.douyin_order(
@@ -85,6 +77,8 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
         headers, body = simulator.douyin_push([message], app["app_key"], app["app_secret"])
         stack.request("POST", "/webhooks/douyin", body=body, headers=headers)
 
+    # the fulfilment health report of the deadline's month as of the day's end, before the day
+    report = health_report_part.DayReport(stack, deadline, start, day=timedelta(minutes=370))
     # 08:00 the warehouse reports; four orders paid 46 h ago are waiting
     heartbeat()
     for index, number in enumerate(ORDERS):
@@ -96,6 +90,8 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
     stack.drain(timeout=60)
     escalate_every(stack, 30, every=5)
     heartbeat()  # back online
+    # ... and reports what happened to its orders meanwhile
+    report.warehouse_reports(stack, credentials, WAREHOUSE, refs)
     # the backlog passes its deadline, then + 4 h; the warehouse keeps reporting every 10 minutes
     for _ in range(25):
         escalate_every(stack, 10, every=10)
@@ -167,6 +163,7 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
         (len(calls) >= 1, "no voice call was placed"),
     ]
     chapter.mismatches = [message for ok, message in checks if not ok]
+    chapter.mismatches += report.check(chapter, stack, paid=created + timedelta(minutes=1))
     return chapter
 
 

@@ -27,6 +27,8 @@ def record_handler(record: SQSRecord) -> str:
     change = OrderChanged.from_json(record.body)
     outcome = composition.sla_deadlines().apply(change)
     count("SlaDeadlineChanges", outcome=outcome)
+    # Paid, approved, delivered: the order's own stage facts for the fulfilment health report.
+    composition.order_stage_facts().apply(change)
     return outcome
 
 

@@ -1,4 +1,5 @@
-"""``POST /wms/heartbeat``: a warehouse reports it is alive, signed with its own secret.
+"""``POST /wms/heartbeat`` and ``POST /wms/orders/events``: a warehouse reports it is alive, and
+what happened to its orders (sent to WMS, printed, picked up), signed with its own secret.
 
 Headers ``X-Warehouse-Id``, ``X-Timestamp``, ``X-Signature`` (docs/fulfilment-sla.md); body
 ``{"pending_print", "printed", "picked_up", "time"}``. Typed errors answer with their status
@@ -23,24 +24,37 @@ tracer = handler_tracer()
 app = APIGatewayHttpResolver()
 
 
-@app.post("/wms/heartbeat")
-def heartbeat() -> dict[str, Any]:
+def _signed_request() -> tuple[str, str, str, bytes]:
+    """Warehouse id, timestamp, signature and the raw body the signature covers."""
     event = app.current_event
     headers = {name.lower(): value for name, value in (event.headers or {}).items()}
     body = event.decoded_body or ""
-    result = composition.warehouse_heartbeats().receive(
+    return (
         headers.get("x-warehouse-id", ""),
         headers.get("x-timestamp", ""),
         headers.get("x-signature", ""),
         body.encode("utf-8") if isinstance(body, str) else body,
     )
+
+
+@app.post("/wms/heartbeat")
+def heartbeat() -> dict[str, Any]:
+    result = composition.warehouse_heartbeats().receive(*_signed_request())
     count("HeartbeatsReceived", warehouse=str(result["warehouse"]))
+    return result
+
+
+@app.post("/wms/orders/events")
+def order_stage_events() -> dict[str, Any]:
+    """A batch of ``{order_id, stage, at}`` (sent to WMS, printed, picked up), signed like a heartbeat."""
+    result = composition.warehouse_stage_events().receive(*_signed_request())
+    count("StageEventsRecorded", int(result["recorded"]), warehouse=str(result["warehouse"]))
     return result
 
 
 @app.exception_handler(OmsError)  # type: ignore[untyped-decorator]
 def typed_error(error: OmsError) -> Response[dict[str, Any]]:
-    logger.info("heartbeat refused", extra={"code": str(error.code)})
+    logger.info("warehouse request refused", extra={"code": str(error.code)})
     count("HeartbeatsRefused", code=str(error.code))
     return Response(
         status_code=error.http_status,

@@ -35,6 +35,8 @@ UNAVOIDABLE_WILDCARDS = {
     # by kms:ResourceAliases and kms:ViaService (checked below).
     # Reports are named per run (diagnosis/<yyyy>/<mm>/<dd>/<id>.csv, patrols/...): one prefix each.
     "${ReportsBucket.Arn}/diagnosis/*": {"s3:PutObject", "s3:GetObject"},
+    # the monthly fulfilment health report (HTML) and its presigned links
+    "${ReportsBucket.Arn}/fulfilment/*": {"s3:PutObject", "s3:GetObject"},
     "${ReportsBucket.Arn}/patrols/*": {"s3:PutObject", "s3:GetObject"},
     # The health report is one per month (inventory/health/<yyyy>-<mm>/report.html|.csv).
     "${ReportsBucket.Arn}/inventory/health/*": {"s3:PutObject", "s3:GetObject"},
@@ -61,6 +63,7 @@ FUNCTION_EVENT_DIRS = {
     "WebhookIntakeFunction": "webhook_intake",
     "PayloadSanitizerFunction": "payload_sanitizer",
     "AdminApiFunction": "admin_api",
+    "FulfilmentReportFunction": "fulfilment_report",
     "OrderPollerFunction": "order_poller",
     "OrderReconcilerFunction": "order_reconciler",
     "SettlementRecorderFunction": "settlement_recorder",
@@ -482,6 +485,7 @@ def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: A
             "InventoryEventsFunction",
             "SlaDeadlinesFunction",
             "InventoryHealthFunction",
+            "FulfilmentReportFunction",
         ):
             assert readers == []
         elif function_id in KEY_SECRETS.values():

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from oms.adapters.secrets import SecretsManagerStore
     from oms.adapters.settlement_table import DynamoSettlementStore
     from oms.adapters.sla_table import DynamoSlaPolicies, DynamoSlaStore
+    from oms.adapters.stage_facts_table import DynamoStageFacts
     from oms.adapters.stock_sync_table import DynamoStockSync
     from oms.domain.settlement import FeeRules
     from oms.domain.sla import SlaPolicySet
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from oms.services.consistency import ForcedCorrections, OrderDiagnostics
     from oms.services.consumer_redrive import ConsumerDlqRedrive
     from oms.services.customers import CustomerDesk, CustomerIdentity
+    from oms.services.fulfilment_health import HealthReports, OrderStageFacts, WarehouseStageEvents
     from oms.services.intake import WebhookIntake
     from oms.services.inventory import InventoryEvents
     from oms.services.inventory_admin import InventoryAdmin
@@ -459,7 +461,7 @@ def settlement_statements() -> SettlementStatements:
 def sla_reports() -> SlaReports:
     from oms.services.sla import SlaReports
 
-    return SlaReports(sla_store(), clock=utc_now)
+    return SlaReports(sla_store(), clock=utc_now, stages=stage_facts())
 
 
 @cache
@@ -596,6 +598,46 @@ def surge_breaker() -> SurgeBreaker:
     from oms.services.inventory_surge import SurgeBreaker
 
     return SurgeBreaker(records=inventory_ledger(), alerts=alert_sink(), clock=utc_now)
+
+
+# --------------------------------------------------------------------------- issue #5 item 6: health report
+
+
+@cache
+def stage_facts() -> DynamoStageFacts:
+    from oms.adapters.stage_facts_table import DynamoStageFacts
+
+    return DynamoStageFacts(settings().ops_table, _client("dynamodb"))
+
+
+@cache
+def warehouse_stage_events() -> WarehouseStageEvents:
+    """``POST /wms/orders/events``: the heartbeat's per-warehouse HMAC, then the stage facts."""
+    from oms.services.fulfilment_health import WarehouseStageEvents
+
+    return WarehouseStageEvents(warehouse_heartbeats().authenticate, stage_facts())
+
+
+@cache
+def order_stage_facts() -> OrderStageFacts:
+    from oms.services.fulfilment_health import OrderStageFacts
+
+    return OrderStageFacts(stage_facts())
+
+
+@cache
+def health_reports() -> HealthReports:
+    from oms.adapters.reports import LINK_SECONDS
+    from oms.services.fulfilment_health import HealthReports
+
+    return HealthReports(
+        sla_store(),
+        stage_facts(),
+        report_store(),
+        clock=utc_now,
+        zone=lambda: current_sla_policies().zone,
+        link_seconds=LINK_SECONDS,
+    )
 
 
 @cache

@@ -57,6 +57,7 @@ class ErrorCode(StrEnum):
     REVIEW_DECIDED = "REVIEW_DECIDED"
     MERGE_CONFLICT = "MERGE_CONFLICT"
     CUSTOMER_CONFIG_INVALID = "CUSTOMER_CONFIG_INVALID"
+    STAGE_EVENTS_INVALID = "STAGE_EVENTS_INVALID"
     FULFILMENT_CONFIG_INVALID = "FULFILMENT_CONFIG_INVALID"
     FULFILMENT_CONFIG_CONFLICT = "FULFILMENT_CONFIG_CONFLICT"
     SLA_DEADLINE_NOT_FOUND = "SLA_DEADLINE_NOT_FOUND"
@@ -363,6 +364,13 @@ class CustomerConfigInvalidError(OmsError):
     """The duplicate-buyer rule or the platform tag mapping does not validate."""
 
     code = ErrorCode.CUSTOMER_CONFIG_INVALID
+    http_status = 400
+
+
+class StageEventsInvalidError(OmsError):
+    """A correctly signed batch of WMS stage events that does not validate; nothing was stored."""
+
+    code = ErrorCode.STAGE_EVENTS_INVALID
     http_status = 400
 
 

@@ -13,6 +13,7 @@ lead), 2 at the deadline (logistics owner), 3 at +4 h (duty manager).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -242,9 +243,14 @@ def outcome(record: SlaRecord, now: datetime) -> str:
     return "overdue" if now > record.deadline else "open"
 
 
-def summarize(records: list[SlaRecord], group_by: str, now: datetime) -> list[dict[str, object]]:
+def summarize(
+    records: list[SlaRecord], group_by: str, now: datetime, stuck: Mapping[str, str] | None = None
+) -> list[dict[str, object]]:
     """Promised vs achieved per group: orders due, on time, late, overdue; on-time rate; the reasons
-    the late and overdue ones carry (the highest level they reached)."""
+    the late and overdue ones carry: where they were stuck when the deadline passed (``stuck``:
+    order id → ``between_<stage>_and_<stage>``, known when the WMS reports stages), otherwise the
+    highest escalation level they reached."""
+    stuck = stuck or {}
     key = {"channel": "channel", "warehouse": "warehouse", "sku": "sku_class"}[group_by]
     groups: dict[str, list[SlaRecord]] = {}
     for record in records:
@@ -259,7 +265,8 @@ def summarize(records: list[SlaRecord], group_by: str, now: datetime) -> list[di
         reasons: dict[str, int] = {}
         for record, got in outcomes:
             if got in ("late", "overdue"):
-                reason = f"{got}_after_level_{record.level_sent}"
+                where = stuck.get(record.order_id)
+                reason = f"{got}_{where}" if where else f"{got}_after_level_{record.level_sent}"
                 reasons[reason] = reasons.get(reason, 0) + 1
         rows.append(
             {

@@ -14,7 +14,7 @@ retries it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -22,6 +22,7 @@ from typing import Protocol
 from oms.domain.alerts import Alert, Severity
 from oms.domain.capacity import RoutingDecision, arrival_hour
 from oms.domain.errors import AlertDeliveryError, BadRequestError
+from oms.domain.fulfilment_health import stuck_between
 from oms.domain.model import Order
 from oms.domain.order_events import OrderChanged
 from oms.domain.sla import (
@@ -35,6 +36,7 @@ from oms.domain.sla import (
     buckets_between,
     days_between,
     due_level,
+    outcome,
     summarize,
 )
 from oms.domain.status import OrderStatus
@@ -280,12 +282,17 @@ def _duration(delta: timedelta) -> str:
 MAX_REPORT_DAYS = 92
 
 
+class StageFactReader(Protocol):
+    def read(self, order_ids: Iterable[str]) -> dict[str, dict[str, datetime]]: ...
+
+
 class SlaReports:
     """``GET /fulfillment/sla``: promised vs achieved per channel, warehouse or SKU class."""
 
-    def __init__(self, store: SlaStore, clock: Clock) -> None:
+    def __init__(self, store: SlaStore, clock: Clock, stages: StageFactReader | None = None) -> None:
         self._store = store
         self._clock = clock
+        self._stages = stages
 
     def summary(self, query: Mapping[str, str]) -> dict[str, object]:
         group_by = query.get("group_by", "channel")
@@ -304,8 +311,21 @@ class SlaReports:
             "group_by": group_by,
             "from": start.isoformat(),
             "to": end.isoformat(),
-            "groups": summarize(records, group_by, now),
+            "groups": summarize(records, group_by, now, self._stuck(records, now)),
         }
+
+    def _stuck(self, records: list[SlaRecord], now: datetime) -> dict[str, str]:
+        """Late and overdue orders: the stages they were between at their deadline (WMS facts)."""
+        missed = [record for record in records if outcome(record, now) in ("late", "overdue")]
+        if self._stages is None or not missed:
+            return {}
+        facts = self._stages.read(record.order_id for record in missed)
+        stuck = {}
+        for record in missed:
+            where = stuck_between({"paid": record.paid_at} | facts.get(record.order_id, {}), record.deadline)
+            if where:
+                stuck[record.order_id] = where
+        return stuck
 
 
 def _instant(text: str) -> datetime:

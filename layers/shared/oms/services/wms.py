@@ -52,19 +52,7 @@ class WarehouseHeartbeats:
         self._grace = grace
 
     def receive(self, warehouse_id: str, timestamp: str, signature: str, body: bytes) -> dict[str, Any]:
-        warehouse = self._secrets().get(warehouse_id)
-        if not isinstance(warehouse, Mapping) or not warehouse.get("secret"):
-            raise WarehouseUnauthenticatedError("unknown warehouse", warehouse=warehouse_id[:64])
-        expected = heartbeat_signature(str(warehouse["secret"]), timestamp, warehouse_id, body)
-        if not hmac.compare_digest(expected, signature.lower()):
-            raise WarehouseUnauthenticatedError("signature mismatch", warehouse=warehouse_id)
-        now = self._clock()
-        try:
-            signed_at = datetime.fromtimestamp(int(timestamp), UTC)
-        except (ValueError, OverflowError, OSError) as error:
-            raise WarehouseUnauthenticatedError("unreadable timestamp", warehouse=warehouse_id) from error
-        if abs(now - signed_at) > SIGNATURE_TOLERANCE:
-            raise WarehouseUnauthenticatedError("timestamp outside the tolerance", warehouse=warehouse_id)
+        now = self.authenticate(warehouse_id, timestamp, signature, body)
         try:
             heartbeat = Heartbeat.model_validate_json(body)
         except ValidationError as error:
@@ -82,6 +70,27 @@ class WarehouseHeartbeats:
             "stale": recorded.stale,
             "recovered": recorded.recovered_from is not None,
         }
+
+    def authenticate(self, warehouse_id: str, timestamp: str, signature: str, body: bytes) -> datetime:
+        """Check a warehouse's signed request (every ``/wms/...`` route); returns the time now.
+
+        :class:`WarehouseUnauthenticatedError` for an unknown warehouse, a wrong signature or a
+        timestamp outside the tolerance.
+        """
+        warehouse = self._secrets().get(warehouse_id)
+        if not isinstance(warehouse, Mapping) or not warehouse.get("secret"):
+            raise WarehouseUnauthenticatedError("unknown warehouse", warehouse=warehouse_id[:64])
+        expected = heartbeat_signature(str(warehouse["secret"]), timestamp, warehouse_id, body)
+        if not hmac.compare_digest(expected, signature.lower()):
+            raise WarehouseUnauthenticatedError("signature mismatch", warehouse=warehouse_id)
+        now = self._clock()
+        try:
+            signed_at = datetime.fromtimestamp(int(timestamp), UTC)
+        except (ValueError, OverflowError, OSError) as error:
+            raise WarehouseUnauthenticatedError("unreadable timestamp", warehouse=warehouse_id) from error
+        if abs(now - signed_at) > SIGNATURE_TOLERANCE:
+            raise WarehouseUnauthenticatedError("timestamp outside the tolerance", warehouse=warehouse_id)
+        return now
 
     def check(self, now: datetime) -> list[str]:
         """Move silent warehouses offline (one alert per outage); the ids of every offline warehouse."""

@@ -76,6 +76,14 @@ FUNCTION_EVENT_DIRS = {
     "InventoryHealthFunction": "inventory_health",
     "InventoryPollerFunction": "inventory_poller",
 }
+#: Functions whose alerts reach the notifiers in AWS (NOTIFIER_SECRET_NAME and the ledger's grants)
+NOTIFYING_FUNCTIONS = {
+    "SlaEscalatorFunction",
+    "OrderReconcilerFunction",
+    "InventoryEventsFunction",
+    "InventoryPollerFunction",
+    "AdminApiFunction",
+}
 #: Secrets that are not a platform's (channels and routes of the notifiers)
 NON_PLATFORM_SECRETS = {"NotifierSecret", "WarehouseSecret"}
 #: Functions not behind an HTTP route (schedules, queues)
@@ -365,11 +373,22 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
             "CustomerIdentityFunction",
         )
     )
-    # Inventory touches its own table (and index) only, and no bucket, secret or other table.
+    # Inventory touches its own table (and index) only, and no bucket or other table; in the Ops
+    # table only the alert delivery ledger's items (the notifiers, D15).
     assert {key for key, actions in inventory.items() if any(a.startswith("dynamodb:") for a in actions)} == {
         on("InventoryTable"),
         json.dumps({"Fn::Sub": "${InventoryTable.Arn}/index/GSI1"}, sort_keys=True),
+        on("OpsTable"),
     }
+    [notify] = [
+        s
+        for s in allow_statements(model, role_of(model, "InventoryEventsFunction"))
+        if s["Sid"] == "NotifyAlerts"
+    ]
+    assert notify["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
+        "ALERT#*",
+        "NOTIFYRATE#*",
+    ]
     # Intake only enqueues and reads secrets: it writes no table and no bucket.
     assert intake[on("IntakeQueue")] == {"sqs:SendMessage"}
     assert not any(
@@ -410,19 +429,24 @@ def test_each_function_gets_only_what_its_job_needs(model: AppModel):
         "sns:Publish",
         "kms:GenerateDataKey",
         "kms:Decrypt",
+        # the notifiers: surge alerts raised by cart events (docs/notifiers.md)
+        "secretsmanager:GetSecretValue",
+        "connect:StartOutboundVoiceContact",
     }
     writes = {key for key, actions in admin.items() if "dynamodb:PutItem" in actions}
     assert writes == {on("OpsTable"), on("OrdersTable"), on("InventoryTable"), on("CustomersTable")}
     # Inventory receipts, adjustments and formulas update items, and so do review decisions, merges
     # and splits; SLA operators mark orders handled, move deadlines to a new policy and release
-    # held pre-flights (Ops, SLA# / PREFLIGHT# only); only clearing a surge breaker deletes one.
+    # held pre-flights (Ops, SLA# / PREFLIGHT# only); clearing a surge breaker deletes one, and a
+    # notification that failed gives its claim on the alert ledger back (Ops, ALERT# only).
     assert {key for key, actions in admin.items() if "dynamodb:UpdateItem" in actions} == {
         on("InventoryTable"),
         on("CustomersTable"),
         on("OpsTable"),
     }
     assert {key for key, actions in admin.items() if "dynamodb:DeleteItem" in actions} == {
-        on("InventoryTable")
+        on("InventoryTable"),
+        on("OpsTable"),
     }
     bucket_writes = {key for key, actions in admin.items() if "s3:PutObject" in actions}
     assert bucket_writes == {json.dumps({"Fn::Sub": "${ReportsBucket.Arn}/diagnosis/*"})}
@@ -478,11 +502,13 @@ def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: A
             for statement in allow_statements(model, role_of(model, function_id))
             if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
         ]
+        # The notifier secret (channels and routes) is read, alone, by the functions that raise alerts.
+        notifier = [statement for statement in readers if statement["Resource"] == {"Ref": "NotifierSecret"}]
+        readers = [statement for statement in readers if statement not in notifier]
+        assert bool(notifier) == (function_id in NOTIFYING_FUNCTIONS), function_id
         if function_id in (
-            "AdminApiFunction",
             "SettlementRecorderFunction",
             "SettlementXmlFunction",
-            "InventoryEventsFunction",
             "SlaDeadlinesFunction",
             "InventoryHealthFunction",
             "FulfilmentReportFunction",
@@ -492,9 +518,9 @@ def test_every_platform_secret_is_readable_by_intake_and_sanitizer_only(model: A
             assert [as_list(statement["Resource"]) for statement in readers] == [
                 [{"Ref": secret} for secret, reader in KEY_SECRETS.items() if reader == function_id]
             ]
-        elif function_id == "SlaEscalatorFunction":
-            # Only the notifier secret (channels and routes), never a platform's.
-            assert [statement["Resource"] for statement in readers] == [{"Ref": "NotifierSecret"}]
+        elif function_id in ("SlaEscalatorFunction", "AdminApiFunction", "InventoryEventsFunction"):
+            # Only the notifier secret (above), never a platform's.
+            assert readers == []
         elif function_id == "WmsHeartbeatFunction":
             # The warehouses' own secrets, and the notifiers' for the recovery message.
             assert sorted(map(json.dumps, as_list(readers[0]["Resource"]))) == sorted(

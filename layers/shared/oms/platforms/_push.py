@@ -10,6 +10,7 @@ app's secrets. Subclasses set the class attributes and provide ``verify``, ``fra
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -33,7 +34,7 @@ def stripped(value: str | None) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
-class PushedPlatformAdapter(BuildsClient):
+class PushedPlatformAdapter(BuildsClient, ABC):
     """The shared half of :class:`~oms.platforms.base.PlatformAdapter` for a platform that pushes."""
 
     platform: ClassVar[Platform]
@@ -82,10 +83,11 @@ class PushedPlatformAdapter(BuildsClient):
             raise SchemaInvalidError(f"a {self.label} event needs the order detail", field=field)
         return snapshot
 
+    @abstractmethod
     def order_event(
         self, message: dict[str, Any], snapshot: dict[str, Any] | None, envelope: IntakeEnvelope
     ) -> OrderEvent:
-        raise NotImplementedError
+        """The platform's event; model constraints are turned into SCHEMA_INVALID by :meth:`parse`."""
 
     def parse(
         self, message: dict[str, Any], snapshot: dict[str, Any] | None, envelope: IntakeEnvelope

@@ -10,7 +10,6 @@ Errors are typed and answered with their ``http_status``.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -18,8 +17,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
-from oms.domain.errors import BadRequestError, OmsError
-from oms.http_api import error_reply
+from oms.domain.errors import OmsError
+from oms.http_api import aware_time, error_reply
 from oms.observability import count
 from oms.services.fulfilment_health import query_params
 from oms.tracing import handler_tracer
@@ -36,13 +35,7 @@ def on_demand() -> dict[str, Any]:
 
 
 def monthly_run(event: dict[str, Any]) -> dict[str, Any]:
-    scheduled = str(event.get("scheduled_time") or "")
-    try:
-        moment = datetime.fromisoformat(scheduled.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequestError("scheduled_time is not an ISO 8601 time", field="scheduled_time") from None
-    if moment.tzinfo is None:
-        raise BadRequestError("scheduled_time has no time zone", field="scheduled_time")
+    moment = aware_time(event.get("scheduled_time"), "scheduled_time")
     return _produced(composition.health_reports().produce_previous(moment))
 
 

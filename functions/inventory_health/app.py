@@ -19,9 +19,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
-from oms.domain.errors import BadRequestError, OmsError
+from oms.domain.errors import OmsError
 from oms.domain.settlement import STATEMENT_TZ, Month
-from oms.http_api import error_reply, json_object
+from oms.http_api import aware_time, error_reply, json_object
 from oms.observability import count
 from oms.tracing import handler_tracer
 
@@ -33,7 +33,7 @@ app = APIGatewayHttpResolver()
 @app.post("/inventory/health-reports")
 def on_demand() -> dict[str, Any]:
     body = json_object(app.current_event)
-    as_of = _time(body["as_of"], "as_of") if body.get("as_of") else None
+    as_of = aware_time(body["as_of"], "as_of") if body.get("as_of") else None
     moment = as_of or composition.utc_now()
     month = Month.parse(str(body["month"])) if body.get("month") else _month_of(moment)
     return _produce(month, as_of)
@@ -41,7 +41,7 @@ def on_demand() -> dict[str, Any]:
 
 def monthly_run(event: dict[str, Any]) -> dict[str, Any]:
     """The scheduled run: the month before the scheduled time's China calendar month, complete."""
-    return _produce(Month.previous_of(_time(event.get("scheduled_time"), "scheduled_time")), None)
+    return _produce(Month.previous_of(aware_time(event.get("scheduled_time"), "scheduled_time")), None)
 
 
 def _produce(month: Month, as_of: datetime | None) -> dict[str, Any]:
@@ -57,16 +57,6 @@ def _produce(month: Month, as_of: datetime | None) -> dict[str, Any]:
 def _month_of(moment: datetime) -> Month:
     local = moment.astimezone(STATEMENT_TZ)
     return Month(local.year, local.month)
-
-
-def _time(value: Any, field: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(str(value or "").replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequestError(f"{field} is not an ISO 8601 time", field=field) from None
-    if moment.tzinfo is None:
-        raise BadRequestError(f"{field} has no time zone", field=field)
-    return moment
 
 
 @app.exception_handler(OmsError)  # type: ignore[untyped-decorator]

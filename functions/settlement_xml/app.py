@@ -12,7 +12,6 @@ All routes are IAM-authorised. Errors are typed and answered with their ``http_s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -20,10 +19,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
-from oms.domain.errors import BadRequestError, OmsError
+from oms.domain.errors import OmsError
 from oms.domain.model import Platform
 from oms.domain.settlement import Month
-from oms.http_api import error_reply, iam_caller, json_object
+from oms.http_api import aware_time, error_reply, iam_caller, json_object
 from oms.observability import count
 from oms.services.settlement import parse_channels
 from oms.tracing import handler_tracer
@@ -70,13 +69,7 @@ def _generate(month: Month, channels: Sequence[Platform]) -> dict[str, Any]:
 
 def monthly_run(event: dict[str, Any]) -> dict[str, Any]:
     """The scheduled run: the month before the scheduled time's China calendar month."""
-    scheduled = str(event.get("scheduled_time") or "")
-    try:
-        moment = datetime.fromisoformat(scheduled.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequestError("scheduled_time is not an ISO 8601 time", field="scheduled_time") from None
-    if moment.tzinfo is None:
-        raise BadRequestError("scheduled_time has no time zone", field="scheduled_time")
+    moment = aware_time(event.get("scheduled_time"), "scheduled_time")
     return _generate(Month.previous_of(moment), parse_channels(event.get("channel")))
 
 

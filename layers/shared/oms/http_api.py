@@ -6,6 +6,7 @@ event so the functions stay independent of each other.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -43,3 +44,14 @@ def error_reply(error: OmsError) -> Response[dict[str, Any]]:
         content_type="application/json",
         body={"error": str(error.code), "message": error.message, "details": error.details},
     )
+
+
+def aware_time(value: Any, field: str) -> datetime:
+    """An ISO 8601 time with its zone (``Z`` accepted), from a request or a schedule's input."""
+    try:
+        moment = datetime.fromisoformat(str(value or "").replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequestError(f"{field} is not an ISO 8601 time", field=field) from None
+    if moment.tzinfo is None:
+        raise BadRequestError(f"{field} has no time zone", field=field)
+    return moment

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from local import demo, scenario_platforms
 from local import scenario as scenarios
+from local.scheduler import only_functions
 from local.stack import LocalStack
 
 pytestmark = pytest.mark.integration
@@ -66,3 +69,33 @@ def test_the_check_reports_what_does_not_match(stack: LocalStack):
     assert "lost order douyin:100001:6999999999999999999" in text
     assert "unexpected failure" in text
     assert "DLQ holds" in text
+
+
+def test_a_patrol_never_clears_a_refund_its_truth_cannot_see(stack: LocalStack):
+    # GIVEN the demo's WeChat mini-program orders (payments, partial and full refunds) replayed;
+    # the mini-program get_order the patrol reads shows no partial or pending refund
+    scenario = scenarios.load(scenarios.DEFAULT_PATH)
+    keys = {step.split("/")[0] for step in scenario["steps"] if step.startswith("WM")}
+    scenario["replay"] = [action for action in scenario["replay"] if action[1].split("/")[0] in keys]
+    scenario["oracle"] = {
+        "orders": {ref: o for ref, o in scenario["oracle"]["orders"].items() if o["key"] in keys},
+        "poison": [],
+        "failures": {},
+    }
+    assert any(o["expected"]["refund_status"] == "partial" for o in scenario["oracle"]["orders"].values())
+    credentials = json.loads(stack.credentials_file.read_text(encoding="utf-8"))
+    demo.replay(stack, scenario, credentials)
+    assert stack.drain(timeout=60)
+    assert mismatches_of(stack, scenario) == []
+    # WHEN the reconciliation patrol compares every open order with its platform's truth
+    firings = stack.clock.advance(timedelta(minutes=15), only=only_functions("OrderReconcilerFunction"))
+    assert [firing.error for firing in firings] == [None]
+    assert stack.drain(timeout=120)
+    # THEN every order still ends as its pushes said
+    assert mismatches_of(stack, scenario) == []
+
+
+def mismatches_of(stack: LocalStack, scenario: dict[str, Any]) -> list[str]:
+    mismatches: list[str] = []
+    demo.check_orders(stack, scenario["oracle"], mismatches)
+    return mismatches

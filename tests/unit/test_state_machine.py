@@ -103,6 +103,23 @@ def test_a_withdrawn_refund_request_goes_back_to_none():
     assert order.refund_status is RefundStatus.NONE
 
 
+def test_a_source_blind_to_refunds_never_clears_one():
+    # WeChat's mini-program get_order shows no partial refund: its "none" is not a fact about refunds
+    blind = event("c", OrderStatus.SHIPPED, 60).model_copy(update={"refund_known": False})
+    order, decisions = apply(
+        event("a", OrderStatus.PAID, 0), event("b", OrderStatus.PAID, 5, RefundStatus.PARTIAL), blind
+    )
+    assert decisions[2].outcome is Outcome.APPLIED
+    assert order.status is OrderStatus.SHIPPED
+    assert order.refund_status is RefundStatus.PARTIAL
+
+
+def test_a_blind_snapshot_of_the_same_status_keeps_the_refund():
+    blind = event("c", OrderStatus.PAID, 60).model_copy(update={"refund_known": False})
+    order, _ = apply(event("a", OrderStatus.PAID, 0, RefundStatus.PARTIAL), blind)
+    assert order.refund_status is RefundStatus.PARTIAL
+
+
 @pytest.mark.parametrize(
     ("current", "target", "allowed"),
     [

@@ -304,6 +304,10 @@ def test_a_shipping_snapshot_maps_order_state() -> None:
     assert event.placed_at == datetime(2025, 2, 28, 16, 0, tzinfo=UTC)
     assert event.paid_amount == Decimal("100.01")
     assert event.source is EventSource.RECONCILE
+    # order_state cannot show a partial or pending refund: "no refund" from it is no fact
+    assert not event.refund_known
+    refunded = ADAPTER.parse({}, {**snapshot, "order_state": 5}, envelope)
+    assert (refunded.refund_status, refunded.refund_known) == (RefundStatus.REFUNDED, True)
 
 
 def test_every_documented_state_maps_and_unknown_ones_are_refused() -> None:

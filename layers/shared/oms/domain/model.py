@@ -144,6 +144,10 @@ class OrderEvent(_Frozen):
     source: EventSource = EventSource.PUSH
     status: OrderStatus
     refund_status: RefundStatus = RefundStatus.NONE
+    #: False when the source cannot see every refund state (WeChat's mini-program ``get_order``
+    #: shows a full refund but not a partial or pending one): its ``refund_status`` is then no fact
+    #: about refunds and never overwrites one.
+    refund_known: bool = True
     platform_status: str
     currency: str = Field(default="CNY", min_length=3, max_length=3)
     total_amount: Decimal | None = None

@@ -72,7 +72,7 @@ def decide(
             reason = f"{order.status} -> {event.status} would move the order backwards"
         else:
             reason = f"{order.status} -> {event.status} is not an allowed transition"
-    if event.refund_key > order.refund_key:
+    if event.refund_known and event.refund_key > order.refund_key:
         # The key advances even when the value stays: an older refund fact arriving later must lose.
         changes |= {"refund_status": event.refund_status, "refund_key": event.refund_key}
         visible |= event.refund_status != order.refund_status

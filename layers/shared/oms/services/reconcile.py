@@ -274,7 +274,9 @@ class PatrolWorker:
             "event_id": truth.event_id,
         }
         comparison = compare(order.status, truth.status)
-        if comparison is Comparison.SAME and truth.refund_status == order.refund_status:
+        if comparison is Comparison.SAME and (
+            not truth.refund_known or truth.refund_status == order.refund_status
+        ):
             return base | {"verdict": Verdict.IN_SYNC}
         if comparison is Comparison.LOCAL_AHEAD and self._set_by_operator(order):
             return base | {

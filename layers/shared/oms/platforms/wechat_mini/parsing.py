@@ -277,6 +277,8 @@ def _parse_shipping(order: Mapping[str, Any], envelope: IntakeEnvelope) -> Order
         source=EventSource.RECONCILE,
         status=status,
         refund_status=refund,
+        # order_state shows a full refund (5) and nothing about partial or pending ones.
+        refund_known=refund is not RefundStatus.NONE,
         platform_status=f"order_state.{order['order_state']}",
         currency=DEFAULT_CURRENCY,
         total_amount=None

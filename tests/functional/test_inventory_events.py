@@ -142,6 +142,22 @@ def test_a_multi_line_order_reserves_all_lines_or_none_and_alerts_the_oversell(
     assert any(getattr(record, "alert_kind", None) == "inventory.oversell" for record in caplog.records)
 
 
+def test_a_sku_the_ledger_never_held_is_left_out_without_an_alert(
+    stack: Deployed, ledger: DynamoInventoryLedger, caplog: pytest.LogCaptureFixture
+):
+    # GIVEN an order for SKU-1 (received) and SKU-9 (never received, counted or planned)
+    mixed = change(
+        OrderStatus.PENDING_PAYMENT, version=1, order_id="o-9", lines=(("SKU-1", 1), ("SKU-9", 5))
+    )
+    untracked = change(OrderStatus.PENDING_PAYMENT, version=1, order_id="o-10", lines=(("SKU-9", 5),))
+    # WHEN both arrive THEN only the tracked line holds stock, and nobody is told of an oversell
+    assert deliver(stack, mixed, untracked) == {"batchItemFailures": []}
+    assert [(r.sku, r.quantity) for r in ledger.reservations("o-9")] == [("SKU-1", 1)]
+    assert ledger.reservations("o-10") == []
+    assert not ledger.tracks("SKU-9", "main")
+    assert not any(getattr(record, "alert_kind", None) == "inventory.oversell" for record in caplog.records)
+
+
 def test_cancel_releases_and_a_late_paid_change_does_not_deduct(
     stack: Deployed, ledger: DynamoInventoryLedger
 ):

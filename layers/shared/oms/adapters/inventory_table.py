@@ -145,6 +145,10 @@ class DynamoInventoryLedger:
         item = self._get(level_key(sku, warehouse))
         return _level_from(item) if item else StockLevel(sku=sku, warehouse=warehouse)
 
+    def tracks(self, sku: str, warehouse: str) -> bool:
+        """Whether the ledger keeps this SKU's stock here: its level was ever received, counted or planned."""
+        return self._exists(level_key(sku, warehouse))
+
     def levels(self, sku: str) -> list[StockLevel]:
         items = self._query(f"STOCK#{sku}", "WH#")
         return [_level_from(item) for item in items]

@@ -14,6 +14,10 @@ action) in the ledger itself, and a line's reservation only moves forward, so a 
 change is a no-op and a late one (an "unpaid" after "paid", a "paid" after "cancelled") finds the
 line already past it and does nothing.
 
+A SKU the ledger has never held (no receipt, count or plan for it in the warehouse) is not
+tracked: its lines are left out, so a merchant can switch the ledger on SKU by SKU without an
+oversell alert for every order of the others.
+
 A channel that accepted an order the ledger cannot cover (its stock lagged) is a channel-side
 oversell: the message succeeds (a retry would not create stock), an ``inventory.oversell`` alert
 goes to the operators, and the order keeps no hold.
@@ -43,6 +47,7 @@ class StockEffect(StrEnum):
     CONVERTED = "converted"
     RELEASED = "released"
     UNCHANGED = "unchanged"  # a duplicate, a late change, or nothing to do
+    UNTRACKED = "untracked"  # no line's SKU is kept in the ledger
     OVERSOLD = "oversold"  # the channel sold what the ledger does not have
 
 
@@ -83,6 +88,9 @@ class InventoryEvents:
         ]
         if not lines:
             return StockEffect.UNCHANGED
+        lines = [line for line in lines if self.ledger.tracks(line.sku, line.warehouse)]
+        if not lines:
+            return StockEffect.UNTRACKED
         now = self.clock()
         status = order.status
         try:

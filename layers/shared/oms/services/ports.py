@@ -399,6 +399,8 @@ class DigestStore(Protocol):
 class InventoryLedger(Protocol):
     """Stock levels and reservations (``oms.adapters.inventory_table.DynamoInventoryLedger``)."""
 
+    def tracks(self, sku: str, warehouse: str) -> bool: ...
+
     def reserve(
         self, channel: str, lines: Sequence[LineDemand], now: datetime, expires_at: datetime
     ) -> bool: ...

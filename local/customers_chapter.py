@@ -173,6 +173,21 @@ def _admin(stack: LocalStack, method: str, path: str, body: Any = None, **query:
     return reply.status, reply.json()
 
 
+def _open_reviews(stack: LocalStack) -> list[dict[str, Any]]:
+    """Every open review item, page by page (the day's other orders raise their own)."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        query = {"limit": "100"} | ({"cursor": cursor} if cursor else {})
+        status, page = _admin(stack, "GET", "/review-queue", **query)
+        if status != 200:
+            raise RuntimeError(f"GET /review-queue answered {status}: {page}")
+        items += page.get("items", [])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return items
+
+
 def _unified(reference: str) -> str:
     platform, shop, number = reference.split(":", 2)
     return unified_order_id(platform, shop, number)
@@ -234,13 +249,12 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
         expect("the queues did not drain")
 
     # The review queue: Lin's Douyin/Kuaishou pair and the other pair, each proposed once
-    status, queue = _admin(stack, "GET", "/review-queue", limit="100")
-    items = queue.get("items", []) if status == 200 else []
+    items = _open_reviews(stack)
     by_orders = {frozenset(item["orders"]): item for item in items}
     lin_pair = by_orders.get(frozenset({_unified(refs["douyin"]), _unified(refs["kuaishou"])}))
     other_pair = by_orders.get(frozenset(_unified(ref) for ref in pair))
     if lin_pair is None or other_pair is None:
-        expect(f"expected two review items, the queue holds {[sorted(item['orders']) for item in items]}")
+        expect(f"Lin's pair or the other pair is not in the review queue ({len(items)} open items)")
         return chapter
     before = {key: _admin(stack, "GET", "/customers/timeline", ref=NUMBERS[key])[1] for key in refs}
     if len({view["customer"]["customer_key"] for view in before.values()}) != 4:
@@ -292,7 +306,7 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
         expect(f"she was found on a note (first touch), the customer says {tags.get('source.channel')}")
     if tags.get("source.live_room_id") != LIVE_ROOM:
         expect(f"the Douyin live room is not a customer tag: {tags}")
-    open_items = [item["pair_id"] for item in _admin(stack, "GET", "/review-queue", limit="100")[1]["items"]]
+    open_items = [item["pair_id"] for item in _open_reviews(stack)]
     if other_pair["pair_id"] not in open_items or lin_pair["pair_id"] in open_items:
         expect("the review queue should hold the other pair only")
 

@@ -36,6 +36,7 @@ def change(
     order_id: str = "o-1",
     platform: Platform = Platform.DOUYIN,
     lines: tuple[tuple[str, int], ...] = (("SKU-1", 2), ("SKU-2", 1)),
+    placed_at: datetime | None = None,
 ) -> OrderChanged:
     key = EventKey(at=T0, rank=version)
     order = Order(
@@ -54,6 +55,7 @@ def change(
             for n, (sku, q) in enumerate(lines, 1)
         ),
         last_event_id=f"e{version}",
+        placed_at=placed_at,
         created_at=T0,
         updated_at=T0,
     )
@@ -156,6 +158,15 @@ def test_a_sku_the_ledger_never_held_is_left_out_without_an_alert(
     assert ledger.reservations("o-10") == []
     assert not ledger.tracks("SKU-9", "main")
     assert not any(getattr(record, "alert_kind", None) == "inventory.oversell" for record in caplog.records)
+
+
+def test_a_hold_runs_from_when_the_order_was_placed(stack: Deployed, ledger: DynamoInventoryLedger):
+    # GIVEN an unpaid Douyin order placed 20 minutes before the consumer hears of it (hold: 30 min)
+    placed = T0 - timedelta(minutes=20)
+    unpaid = change(OrderStatus.PENDING_PAYMENT, version=1, order_id="o-11", placed_at=placed)
+    assert deliver(stack, unpaid) == {"batchItemFailures": []}
+    # THEN its holds end when the platform would cancel it, 10 minutes from now
+    assert {r.expires_at for r in ledger.reservations("o-11")} == {placed + timedelta(minutes=30)}
 
 
 def test_cancel_releases_and_a_late_paid_change_does_not_deduct(

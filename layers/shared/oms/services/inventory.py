@@ -102,7 +102,9 @@ class InventoryEvents:
             if order.refund_status in _REFUNDS and STATUS_RANK[status] < _SHIPPED_RANK:
                 return self._released(order.order_id, now, shipped=False, lines=lines)
             if status is OrderStatus.PENDING_PAYMENT:
-                expires_at = hold_until(now, str(order.platform), self.holds)
+                # The platform cancels an unpaid order a set time after it was placed, not after
+                # the order center heard of it: a late message holds only what is left.
+                expires_at = hold_until(order.placed_at or now, str(order.platform), self.holds)
                 written = self.ledger.reserve(str(order.platform), lines, now, expires_at)
                 if written and self.surge is not None:
                     for line in lines:

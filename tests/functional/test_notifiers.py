@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import botocore.client
 import pytest
 from botocore.stub import Stubber
 
@@ -93,8 +94,20 @@ def test_an_alert_is_delivered_once_however_often_it_is_raised(notifying: Notifi
     assert "order dup" not in texts[1]
 
 
-def test_two_concurrent_senders_deliver_an_alert_once(notifying: NotificationSink) -> None:
-    # GIVEN two sinks (two Lambda containers) raising the same alerts at the same moment
+def test_two_concurrent_senders_deliver_an_alert_once(
+    notifying: NotificationSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two sinks (two Lambda containers) raising the same alerts at the same moment; in-process
+    # moto is not thread-safe, so each AWS call is made atomic, as DynamoDB's are (the HTTP calls
+    # to the notifiers still overlap)
+    one_call_at_a_time = threading.Lock()
+    make_api_call = botocore.client.BaseClient._make_api_call
+
+    def atomic_call(client: Any, operation: str, params: Any) -> Any:
+        with one_call_at_a_time:
+            return make_api_call(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", atomic_call)
     alerts = [alert("sla.level1", f"race{n}", role="warehouse_lead") for n in range(3)]
     composition.reset()
     first = composition.alert_sink()

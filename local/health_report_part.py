@@ -49,8 +49,15 @@ def wms_post(
 
 
 def produce(stack: LocalStack, month: str, as_of: datetime) -> HttpResult:
+    # The local moto server serialises every call of every function; after the demo's earlier
+    # chapters it answers this month-long read more slowly than DynamoDB would (the route's own
+    # budget in AWS is the HTTP API's 30 s: template.yaml, FulfilmentReportFunction).
     return stack.request(
-        "POST", "/fulfillment/health-report", query={"month": month, "as_of": as_of.isoformat()}, sign=True
+        "POST",
+        "/fulfillment/health-report",
+        query={"month": month, "as_of": as_of.isoformat()},
+        sign=True,
+        timeout=120.0,
     )
 
 

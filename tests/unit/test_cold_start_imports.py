@@ -63,6 +63,8 @@ FORBIDDEN_AT_COLD_START: dict[str, tuple[str, ...]] = {
         "oms.domain.rules",
         "oms.domain.cleaning",
         "oms.services.cleaning_rules",
+        "oms.domain.stock_sync",
+        "oms.domain.inventory",
         "oms.domain.customers",
         "oms.domain.settlement",
         "rapidfuzz",

@@ -8,7 +8,7 @@ recorded by the changes that are audited (rules, redrives).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger
@@ -17,9 +17,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import composition
 from oms.domain.errors import BadRequestError, OmsError
-from oms.domain.rules import RuleChange
 from oms.http_api import error_reply, iam_caller, json_object
 from oms.tracing import handler_tracer
+
+if TYPE_CHECKING:  # the rules' models load with the cleaning-rules service, not on every route (D181)
+    from oms.domain.rules import RuleChange
 
 if __package__:
     from .customers_routes import router as customers_router

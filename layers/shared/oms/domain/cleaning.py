@@ -91,7 +91,7 @@ class CleaningRule(BaseModel):
     a group the pattern lacks, a pattern on a transform that takes none).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     version: int = Field(ge=1)

@@ -17,7 +17,7 @@ ENVELOPE_VERSION: Literal[1] = 1
 
 
 class IntakeEnvelope(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     v: Literal[1] = ENVELOPE_VERSION
     trace_id: str = Field(min_length=1)

@@ -43,7 +43,7 @@ NonEmptyId = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class OrderLine(_Frozen):

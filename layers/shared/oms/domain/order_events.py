@@ -37,7 +37,7 @@ class OrderChanged(BaseModel):
     ``entry`` for what changed and on ``order`` for the order's data (lines, buyer, amounts).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     order: Order
     entry: HistoryEntry

@@ -214,3 +214,35 @@ def ledger_available_before(
     held: Counter[str], sold: Counter[str], stock: list[int], skus: list[str], sku: str
 ) -> int:
     return stock[skus.index(sku)] - sold[sku] - held[sku]
+
+
+def test_the_bundle_lookup_costs_one_batch_read_per_change(ledger):
+    """What bundles add to the consumer's DynamoDB calls (docs/inventory.md "Bundles": the cost)."""
+    ledger.receive("P-1", "main", 10, "po-p1")
+    save("KIT-P", {"components": {"P-1": 2}})
+    calls: Counter[str] = Counter()
+    client = composition.bundle_catalog()._db
+
+    def count(operation_name: str, **_: object) -> None:
+        calls[operation_name] += 1
+
+    client.meta.events.register("before-call.dynamodb.*", lambda model, **kw: count(model.name))
+    events = composition.inventory_events()
+    costs = {}
+    for order_id, lines in (("o-plain", (("P-1", 1),)), ("o-kit", (("KIT-P", 1),))):
+        for status, version in ((OrderStatus.PENDING_PAYMENT, 1), (OrderStatus.PAID, 2)):
+            calls.clear()
+            events.handle(change(status, version=version, order_id=order_id, lines=lines))
+            costs[(order_id, status)] = (calls["BatchGetItem"], calls["Query"])
+    # one BatchGetItem per change for the definitions; a kit's payment also queries the order's
+    # reservations once more (what it reserved wins over a redefinition)
+    plain_reserve, plain_convert = (
+        costs[("o-plain", OrderStatus.PENDING_PAYMENT)],
+        costs[("o-plain", OrderStatus.PAID)],
+    )
+    kit_reserve, kit_convert = (
+        costs[("o-kit", OrderStatus.PENDING_PAYMENT)],
+        costs[("o-kit", OrderStatus.PAID)],
+    )
+    assert (plain_reserve[0], plain_convert[0], kit_reserve[0], kit_convert[0]) == (1, 1, 1, 1)
+    assert (kit_reserve[1] - plain_reserve[1], kit_convert[1] - plain_convert[1]) == (0, 1)

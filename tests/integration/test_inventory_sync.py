@@ -216,7 +216,7 @@ def test_the_demo_chapter_meets_its_own_oracle(synced: LocalStack) -> None:
     assert chapter.summary["differences_reported"] == 2
 
 
-KIT, KIT_DOUYIN_SKU = "SYNC-KIT", "1755000000301"
+KIT, KIT_DOUYIN_SKU, C1_DOUYIN_SKU = "SYNC-KIT", "1755000000301", "1755000000303"
 
 
 def test_a_bundle_listing_follows_its_components_in_the_same_pass(synced: LocalStack) -> None:
@@ -238,7 +238,10 @@ def test_a_bundle_listing_follows_its_components_in_the_same_pass(synced: LocalS
         "product_id": "1",
     }
     assert put(synced, f"/inventory/{KIT}/listings", listing)[0] == 200
-    passes = poller_passes(clock.advance(timedelta(seconds=30)))
+    # (and component C1 is also sold on its own on Douyin)
+    c1_listing = {**listing, "channel_sku_id": C1_DOUYIN_SKU}
+    assert put(synced, "/inventory/SYNC-C1/listings", c1_listing)[0] == 200
+    passes = poller_passes(clock.advance(timedelta(seconds=60)))  # a minute holds a pass, alone or not
     assert not [f for p in passes for f in p["failed"] if KIT in f]
     assert channel.stock(synced.simulator, "douyin", DOUYIN_SHOP, KIT_DOUYIN_SKU) == 9
     # WHEN a buyer orders 4 of component C2 on its own
@@ -258,3 +261,6 @@ def test_a_bundle_listing_follows_its_components_in_the_same_pass(synced: LocalS
     assert [c["last_pushed"] for c in view["channels"]] == [4]
     component = json.loads(synced.admin_get("/inventory/SYNC-C1").body)
     assert (component["part_of"], component["warehouses"][0]["reserved"]) == ([KIT], 2)
+    # AND the kit sold on Douyin is not taken for a sale of C1's own Douyin listing (no difference)
+    assert [(c["last_pushed"], c["last_difference"]) for c in component["channels"]] == [(18, None)]
+    assert channel.stock(synced.simulator, "douyin", DOUYIN_SHOP, C1_DOUYIN_SKU) == 18

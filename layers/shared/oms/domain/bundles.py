@@ -26,7 +26,7 @@ from typing import Any
 
 from oms.domain.errors import BadRequestError, InventoryInvalidError
 from oms.domain.formula import Inputs, parse, sellable
-from oms.domain.inventory import LineDemand, StockLevel
+from oms.domain.inventory import LedgerEntry, LineDemand, StockLevel
 from oms.domain.sellable import Bundle, bundle_sellable, explode
 
 #: What a bundle's own formula may read.
@@ -134,3 +134,11 @@ def component_lines(
         own = [h for h in held if h.line_id == line.line_id or h.line_id.startswith(f"{line.line_id}/")]
         exploded += own or explode(line, bundles[line.sku].bundle)
     return exploded
+
+
+def sold_in_bundle(entry: LedgerEntry) -> bool:
+    """Whether a ledger entry moved a component for a bundle line (``<order>#<line>/<its sku>``).
+
+    Such a sale took the bundle's listing on the channel, not the component's own (D165).
+    """
+    return entry.reference.endswith(f"/{entry.sku}")

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from oms.domain.alerts import Alert, Severity
-from oms.domain.bundles import BundleDefinition
+from oms.domain.bundles import BundleDefinition, sold_in_bundle
 from oms.domain.errors import OmsError
 from oms.domain.inventory import LedgerEntry
 from oms.domain.stock_sync import (
@@ -199,7 +199,13 @@ class StockSync:
             )
             if since < level.seq:
                 entries += self.store.ledger_since(snapshot.sku, level.warehouse, since)
-        references = [e.reference for e in entries if e.reason in CHANNEL_SALE | CHANNEL_RESTORE]
+        # A component moved for a bundle line was sold through the bundle's listing: it is not a sale
+        # (nor a restore) of the component's own listing on that channel.
+        references = [
+            e.reference
+            for e in entries
+            if e.reason in CHANNEL_SALE | CHANNEL_RESTORE and not sold_in_bundle(e)
+        ]
         return entries, self.store.reservation_channels(references) if references else {}
 
     def _check(

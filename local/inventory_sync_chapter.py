@@ -8,11 +8,15 @@
 3. a receipt raises one SKU's stock but the push to Shopify is lost, and WeChat shows 3 fewer than
    it should (a return the order center received never reached the channel);
 4. the next pass reports both differences (one CSV on S3, one alert) and re-sets the channels;
-   the pass after finds nothing.
+   the pass after finds nothing;
+5. a gift set (2 TEA + 1 CUP) is defined as a bundle and listed on Douyin: the next pass pushes the
+   sets the components make; a buyer takes 2 sets, their components are held, and the next pass
+   pushes the lower quantity without taking the set's sale for a sale of TEA's or CUP's own listings.
 
 The oracle: the right pushes and no more, no difference while orders are in flight, exactly the
 two differences with their likely causes in the report at the agreed key and columns, every
-channel showing its target at the end.
+channel showing its target at the end; the set's quantity from its components before and after its
+sale, the components' holds, and no difference after it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -43,6 +47,8 @@ SKUS = {
     "SYNC-POT": (15, "1755000000203", "808950203", "1380000203"),
 }
 PRODUCT = "3600000000200"
+#: the gift set: a bundle of 2 TEA + 1 CUP, listed on Douyin only
+GIFT_SET, GIFT_SET_DOUYIN = "SYNC-SET", "1755000000204"
 REPORT_COLUMNS = "at,sku,channel,ours,theirs,in_flight,delta,likely_cause"
 
 
@@ -150,6 +156,8 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
         "differences_reported": found["differences"],
         "report_key": found.get("report_key"),
         "likely_causes": causes,
+        # 5. a gift set: a bundle of the components above, listed on Douyin
+        "gift_set": _gift_set(stack, credentials, expect=expect, put=put, passes=passes, shows=shows),
     }
     chapter.lines = [
         f"stock sync: {len(SKUS)} SKUs on Douyin, Shopify and WeChat Channels, synced twice a minute",
@@ -157,18 +165,64 @@ def run(stack: LocalStack, credentials: Mapping[str, Any]) -> Chapter:
         "  an order in flight on Douyin: allowed for, no difference",
         f"  lost Shopify push + a return not synced on WeChat: {found['differences']} differences in "
         f"{found.get('report_key')}, one alert, both channels re-set; the next pass finds none",
+        f"  gift set (2 TEA + 1 CUP) on Douyin: {chapter.summary['gift_set']['shown_before_sale']} sets,"
+        f" 2 sold → {chapter.summary['gift_set']['shown_after_2_sold']} pushed, "
+        "components held, no false difference on TEA/CUP listings",
     ]
     return chapter
 
 
+def _gift_set(
+    stack: LocalStack,
+    credentials: Mapping[str, Any],
+    *,
+    expect: Callable[[str, object, object], None],
+    put: Callable[[str, dict[str, object]], int],
+    passes: Callable[[int], list[dict[str, Any]]],
+    shows: Callable[[str], tuple[int | None, int | None, int | None]],
+) -> dict[str, Any]:
+    """Step 5: the set's quantity follows its components, before and after 2 sets are sold."""
+    expect(
+        "bundle SYNC-SET",
+        put(f"/inventory-bundles/{GIFT_SET}", {"components": {"SYNC-TEA": 2, "SYNC-CUP": 1}}),
+        200,
+    )
+    set_listing: dict[str, object] = {
+        "platform": "douyin",
+        "shop_id": DOUYIN_SHOP,
+        "channel_sku_id": GIFT_SET_DOUYIN,
+        "product_id": PRODUCT,
+    }
+    expect("listing SYNC-SET on douyin", put(f"/inventory/{GIFT_SET}/listings", set_listing), 200)
+    passes(30)
+    # TEA: 120 on hand, 4 held → 116 sellable → 58 sets; CUP: 40 → 40 sets
+    sets_before = channel.stock(stack.simulator, "douyin", DOUYIN_SHOP, GIFT_SET_DOUYIN)
+    expect("SYNC-SET on Douyin", sets_before, 40)
+    _douyin_order(stack, credentials, "6900000000000020002", GIFT_SET, 2, channel_sku=GIFT_SET_DOUYIN)
+    expect("the order queues drained", stack.drain(timeout=120), True)
+    (after_set,) = passes(30)
+    sets_after = channel.stock(stack.simulator, "douyin", DOUYIN_SHOP, GIFT_SET_DOUYIN)
+    expect("SYNC-SET on Douyin after 2 sets sold", sets_after, 38)
+    expect("differences after a set sold", after_set["differences"], 0)
+    cup = json.loads(stack.admin_get("/inventory/SYNC-CUP").body)
+    expect("SYNC-CUP held for the sets", cup["warehouses"][0]["reserved"], 2)
+    expect("SYNC-CUP on the channels", shows("SYNC-CUP"), (38, 20, 38))
+    return {"sku": GIFT_SET, "shown_before_sale": sets_before, "shown_after_2_sold": sets_after}
+
+
 def _douyin_order(
-    stack: LocalStack, credentials: Mapping[str, Any], order_id: str, sku: str, units: int
+    stack: LocalStack,
+    credentials: Mapping[str, Any],
+    order_id: str,
+    sku: str,
+    units: int,
+    *,
+    channel_sku: str | None = None,
 ) -> None:
     """A Douyin buyer orders: the channel deducts, and the signed push reaches the order center."""
-    channel.sell(stack.simulator, "douyin", DOUYIN_SHOP, SKUS[sku][1], units)
-    line = simulator.LineSpec(
-        sku_id=SKUS[sku][1], quantity=units, unit_price=Decimal("36.00"), out_sku_id=sku
-    )
+    channel_sku = channel_sku or SKUS[sku][1]
+    channel.sell(stack.simulator, "douyin", DOUYIN_SHOP, channel_sku, units)
+    line = simulator.LineSpec(sku_id=channel_sku, quantity=units, unit_price=Decimal("36.00"), out_sku_id=sku)
     now = stack.clock.now() if stack.clock is not None else datetime.now(UTC)
     order = simulator.douyin_order(order_id, DOUYIN_SHOP, 1, now, (line,), create_time=now)
     stack.simulator.put_order("douyin", DOUYIN_SHOP, order)

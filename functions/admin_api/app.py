@@ -231,3 +231,11 @@ def save_inventory_formula(scope: str) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+# ------------------------------------------------------------------ bundles (issue #4)
+if __package__:
+    from .bundle_routes import router as bundle_router
+else:
+    from bundle_routes import router as bundle_router  # type: ignore[no-redef]
+app.include_router(bundle_router)

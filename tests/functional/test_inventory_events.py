@@ -196,7 +196,7 @@ def test_the_sweep_expires_unpaid_holds_and_a_late_payment_takes_what_is_availab
         "expired": 0
     }
     # WHEN the hold runs out and the schedule sweeps (a late sweep uses the time it was due)
-    assert app.handler({"sweep": True, "scheduled_time": "2026-11-24T12:30:00Z"}, context()) == {"expired": 0}
+    assert app.handler({"sweep": True, "scheduled_time": "2026-11-24T12:29:59Z"}, context()) == {"expired": 0}
     ledger.clock["now"] = T0 + timedelta(minutes=31)  # type: ignore[attr-defined]
     assert app.handler({"sweep": True}, context()) == {"expired": 2}
     assert ledger.level("SKU-1", "main").reserved == 0
@@ -209,6 +209,25 @@ def test_the_sweep_expires_unpaid_holds_and_a_late_payment_takes_what_is_availab
         "expire",
         "deduct_unreserved",
     ]
+
+
+def test_a_payment_after_the_hold_ran_out_but_before_the_sweep_takes_what_is_available(
+    stack: Deployed, ledger: DynamoInventoryLedger
+):
+    # GIVEN an unpaid order whose hold ran out, and no sweep yet (found by the stateful ledger test)
+    deliver(stack, change(OrderStatus.PENDING_PAYMENT, version=1, order_id="o-6"))
+    ledger.clock["now"] = T0 + timedelta(minutes=31)  # type: ignore[attr-defined]
+    # WHEN it is paid THEN the hold is expired and the payment deducts what is available, at once
+    paid = change(OrderStatus.PAID, version=2, before=OrderStatus.PENDING_PAYMENT, order_id="o-6")
+    assert deliver(stack, paid) == {"batchItemFailures": []}
+    one = ledger.level("SKU-1", "main")
+    assert (one.on_hand, one.reserved) == (8, 0)
+    assert [e.reason for e in ledger.ledger("SKU-1", "main")][-3:] == [
+        "reserve",
+        "expire",
+        "deduct_unreserved",
+    ]
+    assert {r.state for r in ledger.reservations("o-6")} == {ReservationState.CONVERTED}
 
 
 def test_a_malformed_change_fails_only_its_record(stack: Deployed, ledger: DynamoInventoryLedger):

@@ -54,7 +54,14 @@ def poller_passes(firings: list[Firing]) -> list[dict[str, Any]]:
 def douyin_buys(stack: LocalStack, order_id: str, quantity: int) -> None:
     """A buyer orders on Douyin: the channel deducts, and its push reaches the order center."""
     assert channel.sell(stack.simulator, "douyin", DOUYIN_SHOP, DOUYIN_SKU, quantity)
-    line = sim.LineSpec(sku_id=DOUYIN_SKU, quantity=quantity, unit_price=Decimal("10.00"), out_sku_id=SKU)
+    douyin_order_arrives(stack, order_id, quantity, sku=SKU, channel_sku=DOUYIN_SKU)
+
+
+def douyin_order_arrives(
+    stack: LocalStack, order_id: str, quantity: int, *, sku: str, channel_sku: str
+) -> None:
+    """Douyin pushes an unpaid order for ``quantity`` of ``sku`` to the order center (signed webhook)."""
+    line = sim.LineSpec(sku_id=channel_sku, quantity=quantity, unit_price=Decimal("10.00"), out_sku_id=sku)
     now = stack.clock.now()
     order = sim.douyin_order(order_id, DOUYIN_SHOP, 1, now, (line,), create_time=now)
     stack.simulator.put_order("douyin", DOUYIN_SHOP, order)
@@ -207,3 +214,53 @@ def test_the_demo_chapter_meets_its_own_oracle(synced: LocalStack) -> None:
     chapter = run(synced, credentials)
     assert chapter.mismatches == []
     assert chapter.summary["differences_reported"] == 2
+
+
+KIT, KIT_DOUYIN_SKU, C1_DOUYIN_SKU = "SYNC-KIT", "1755000000301", "1755000000303"
+
+
+def test_a_bundle_listing_follows_its_components_in_the_same_pass(synced: LocalStack) -> None:
+    clock = synced.clock
+    assert put(synced, "/inventory/SYNC-C1", {"reference": "PO-K1", "receipt": 20})[0] == 200
+    assert put(synced, "/inventory/SYNC-C2", {"reference": "PO-K2", "receipt": 9})[0] == 200
+    # GIVEN a kit of 2 × C1 + 1 × C2, defined through the admin API, listed on Douyin
+    status, body = put(synced, f"/inventory-bundles/{KIT}", {"components": {"SYNC-C1": 2, "SYNC-C2": 1}})
+    assert (status, body["bundle"]["sellable"], body["bundle"]["revision"]) == (200, 9, 1)
+    # (nesting and a save over an unknown revision are refused with their codes)
+    nested = put(synced, "/inventory-bundles/SYNC-C1", {"components": {"SYNC-C2": 1}})
+    assert (nested[0], nested[1]["error"]) == (400, "INVENTORY_INVALID")
+    stale = put(synced, f"/inventory-bundles/{KIT}", {"components": {"SYNC-C1": 1}})
+    assert (stale[0], stale[1]["error"]) == (409, "BUNDLE_CONFLICT")
+    listing = {
+        "platform": "douyin",
+        "shop_id": DOUYIN_SHOP,
+        "channel_sku_id": KIT_DOUYIN_SKU,
+        "product_id": "1",
+    }
+    assert put(synced, f"/inventory/{KIT}/listings", listing)[0] == 200
+    # (and component C1 is also sold on its own on Douyin)
+    c1_listing = {**listing, "channel_sku_id": C1_DOUYIN_SKU}
+    assert put(synced, "/inventory/SYNC-C1/listings", c1_listing)[0] == 200
+    passes = poller_passes(clock.advance(timedelta(seconds=60)))  # a minute holds a pass, alone or not
+    assert not [f for p in passes for f in p["failed"] if KIT in f]
+    assert channel.stock(synced.simulator, "douyin", DOUYIN_SHOP, KIT_DOUYIN_SKU) == 9
+    # WHEN a buyer orders 4 of component C2 on its own
+    douyin_order_arrives(synced, "6900000000000009301", 4, sku="SYNC-C2", channel_sku="1755000000302")
+    assert synced.drain(timeout=60)
+    # THEN the next pass pushes the lower kit quantity (C2 makes 5 kits now)
+    poller_passes(clock.advance(timedelta(seconds=30)))
+    assert channel.stock(synced.simulator, "douyin", DOUYIN_SHOP, KIT_DOUYIN_SKU) == 5
+    # WHEN a buyer orders a kit on Douyin THEN its components are held, and the channel follows
+    assert channel.sell(synced.simulator, "douyin", DOUYIN_SHOP, KIT_DOUYIN_SKU, 1)
+    douyin_order_arrives(synced, "6900000000000009302", 1, sku=KIT, channel_sku=KIT_DOUYIN_SKU)
+    assert synced.drain(timeout=60)
+    poller_passes(clock.advance(timedelta(seconds=30)))
+    assert channel.stock(synced.simulator, "douyin", DOUYIN_SHOP, KIT_DOUYIN_SKU) == 4
+    view = json.loads(synced.admin_get(f"/inventory/{KIT}").body)
+    assert view["bundle"]["sellable"] == 4
+    assert [c["last_pushed"] for c in view["channels"]] == [4]
+    component = json.loads(synced.admin_get("/inventory/SYNC-C1").body)
+    assert (component["part_of"], component["warehouses"][0]["reserved"]) == ([KIT], 2)
+    # AND the kit sold on Douyin is not taken for a sale of C1's own Douyin listing (no difference)
+    assert [(c["last_pushed"], c["last_difference"]) for c in component["channels"]] == [(18, None)]
+    assert channel.stock(synced.simulator, "douyin", DOUYIN_SHOP, C1_DOUYIN_SKU) == 18

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from oms.adapters.bundles_table import DynamoBundles
     from oms.adapters.customers_table import DynamoCustomerStore
     from oms.adapters.inventory_table import DynamoInventoryLedger
     from oms.adapters.ops_table import DynamoFailureLog, DynamoRedriveLog
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from oms.adapters.stock_sync_table import DynamoStockSync
     from oms.domain.settlement import FeeRules
     from oms.domain.sla import SlaPolicySet
+    from oms.services.bundles import BundleAdmin
     from oms.services.cleaning_rules import CachedRuleSource, CleaningRulesAdmin
     from oms.services.consistency import ForcedCorrections, OrderDiagnostics
     from oms.services.consumer_redrive import ConsumerDlqRedrive
@@ -583,6 +585,7 @@ def inventory_events() -> InventoryEvents:
         warehouse=config.inventory_warehouse,
         holds={channel: timedelta(minutes=m) for channel, m in config.inventory_hold_minutes.items()},
         surge=surge_breaker(),
+        bundles=bundle_catalog(),
     )
 
 
@@ -590,7 +593,9 @@ def inventory_events() -> InventoryEvents:
 def inventory_admin() -> InventoryAdmin:
     from oms.services.inventory_admin import InventoryAdmin
 
-    return InventoryAdmin(records=inventory_ledger(), clock=utc_now, sync=stock_sync_store())
+    return InventoryAdmin(
+        records=inventory_ledger(), clock=utc_now, sync=stock_sync_store(), bundles=bundle_admin()
+    )
 
 
 @cache
@@ -708,6 +713,7 @@ def stock_sync() -> StockSync:
         clock=utc_now,
         rules=load_cause_rules(resources.files("oms.data").joinpath("stock_causes.json").read_text("utf-8")),
         threshold_percent=Decimal(config.inventory_sync_threshold_percent),
+        bundles=bundle_catalog(),
     )
 
 
@@ -796,3 +802,20 @@ def sla_operations() -> SlaOperations:
         clock=utc_now,
         default_policies=DEFAULT_POLICIES,
     )
+
+
+# ------------------------------------------------------------------ bundles (issue #4; docs/inventory.md)
+
+
+@cache
+def bundle_catalog() -> DynamoBundles:
+    from oms.adapters.bundles_table import DynamoBundles
+
+    return DynamoBundles(settings().inventory_table, _client("dynamodb"))
+
+
+@cache
+def bundle_admin() -> BundleAdmin:
+    from oms.services.bundles import BundleAdmin
+
+    return BundleAdmin(catalog=bundle_catalog(), records=inventory_ledger(), clock=utc_now)

@@ -401,7 +401,9 @@ class DynamoInventoryLedger:
                     KeyConditionExpression="GSI1PK = :pk AND GSI1SK < :now",
                     ExpressionAttributeValues={
                         ":pk": {"S": f"HELD#{shard}"},
-                        ":now": {"S": now.isoformat()},
+                        # "$" sorts right after "#": a hold expiring exactly now is expired too
+                        # (``Reservation.expired``: now >= expires_at), as the stateful test found.
+                        ":now": {"S": f"{now.isoformat()}$"},
                     },
                     Limit=limit,
                 ).get("Items", [])
@@ -978,8 +980,10 @@ class DynamoInventoryLedger:
         values: dict[str, Any] = {":from": str(current.state), ":to": str(target), ":at": now.isoformat()}
         condition = "#state = :from"
         if target is ReservationState.CONVERTED and current.state is ReservationState.HELD:
-            # A hold past its expiry is never converted, whatever the sweeper has done so far.
-            condition += " AND expires_epoch > :now"
+            # A hold past its expiry is never converted, whatever the sweeper has done so far: a
+            # payment that finds it expired but not yet swept released it (expire) and deducts
+            # what is available, so the condition checks the expiry the plan acted on.
+            condition += " AND expires_epoch <= :now" if current.expired(now) else " AND expires_epoch > :now"
             values[":now"] = _epoch(now)
         if target is ReservationState.EXPIRED:
             condition += " AND expires_epoch <= :now"

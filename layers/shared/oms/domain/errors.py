@@ -62,6 +62,7 @@ class ErrorCode(StrEnum):
     FULFILMENT_CONFIG_CONFLICT = "FULFILMENT_CONFIG_CONFLICT"
     SLA_DEADLINE_NOT_FOUND = "SLA_DEADLINE_NOT_FOUND"
     SLA_DEADLINE_CLOSED = "SLA_DEADLINE_CLOSED"
+    BUNDLE_CONFLICT = "BUNDLE_CONFLICT"
 
 
 class OmsError(Exception):
@@ -403,4 +404,11 @@ class SlaDeadlineClosedError(OmsError):
     """The order's deadline is closed already (shipped, cancelled, handled, or its last level sent)."""
 
     code = ErrorCode.SLA_DEADLINE_CLOSED
+    http_status = 409
+
+
+class BundleConflictError(OmsError):
+    """A bundle saved over a revision other than the stored one, or raced by another save (read again)."""
+
+    code = ErrorCode.BUNDLE_CONFLICT
     http_status = 409

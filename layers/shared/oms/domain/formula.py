@@ -100,9 +100,10 @@ Node = Number | Variable | Call | Binary | Negate
 
 
 class _Parser:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, variables: frozenset[str] = VARIABLES) -> None:
         self.tokens = tokenize(source)
         self.index = 0
+        self.variables = variables
 
     @property
     def current(self) -> Token:
@@ -162,7 +163,7 @@ class _Parser:
             name = token.text.lower()
             if self.current.text == "(":
                 return self.call(name, token)
-            if name not in VARIABLES:
+            if name not in self.variables:
                 raise FormulaInvalidError(f"unknown variable {token.text!r}", position=token.position)
             return Variable(name)
         found = token.text or "the end"
@@ -190,9 +191,12 @@ class _Parser:
         return Call(name, tuple(arguments))
 
 
-def parse(source: str) -> Node:
-    """The syntax tree of ``source``; raises :class:`FormulaInvalidError` with a position."""
-    return _Parser(source).parse()
+def parse(source: str, variables: frozenset[str] = VARIABLES) -> Node:
+    """The syntax tree of ``source``; raises :class:`FormulaInvalidError` with a position.
+
+    ``variables`` are the names the formula may read (a bundle's formula reads its own, D161).
+    """
+    return _Parser(source, variables).parse()
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,12 +31,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from oms.domain.alerts import Alert, Severity
+from oms.domain.bundles import component_lines
 from oms.domain.errors import InsufficientStockError
 from oms.domain.inventory import LineDemand, hold_until
 from oms.domain.order_events import OrderChanged
 from oms.domain.status import MAIN_PATH, STATUS_RANK, OrderStatus, RefundStatus
 from oms.services.inventory_surge import SurgeBreaker
-from oms.services.ports import AlertSink, InventoryLedger
+from oms.services.ports import AlertSink, BundleCatalog, InventoryLedger
 
 _SHIPPED_RANK = STATUS_RANK[OrderStatus.PARTIALLY_SHIPPED]
 _REFUNDS = frozenset({RefundStatus.REQUESTED, RefundStatus.REFUNDING, RefundStatus.REFUNDED})
@@ -76,6 +77,8 @@ class InventoryEvents:
     holds: Mapping[str, timedelta] = field(default_factory=dict)
     #: Counts each new unpaid reservation as demand (the surge breaker); None: not counted
     surge: SurgeBreaker | None = None
+    #: Bundle definitions: a bundle line moves its components (D163); None: no bundles
+    bundles: BundleCatalog | None = None
 
     def handle(self, change: OrderChanged) -> StockEffect:
         order = change.order
@@ -88,12 +91,17 @@ class InventoryEvents:
         ]
         if not lines:
             return StockEffect.UNCHANGED
-        lines = [line for line in lines if self.ledger.tracks(line.sku, line.warehouse)]
-        if not lines:
-            return StockEffect.UNTRACKED
         now = self.clock()
         status = order.status
         try:
+            # Bundles first: a kit has no level of its own, its components do.
+            lines = [
+                line
+                for line in self._ledger_lines(order.order_id, lines, converting=_converts(change))
+                if self.ledger.tracks(line.sku, line.warehouse)
+            ]
+            if not lines:
+                return StockEffect.UNTRACKED
             if status in (OrderStatus.CANCELLED, OrderStatus.CLOSED):
                 shipped = (
                     change.status_before in MAIN_PATH and STATUS_RANK[change.status_before] >= _SHIPPED_RANK
@@ -116,6 +124,28 @@ class InventoryEvents:
             self.alerts.raise_alerts([_oversell_alert(change, short)])
             return StockEffect.OVERSOLD
 
+    def _ledger_lines(self, order_id: str, lines: list[LineDemand], *, converting: bool) -> list[LineDemand]:
+        """The order's lines with every bundle line exploded into its components' lines.
+
+        One read of the definitions per change (a BatchGetItem of the order's SKUs); a payment
+        also reads the order's reservations, but only when it has a bundle line, so that it
+        converts what was reserved even if the bundle was redefined in between.
+        """
+        if self.bundles is None:
+            return lines
+        bundles = self.bundles.definitions({line.sku for line in lines})
+        if not bundles:
+            return lines
+        held = (
+            [
+                LineDemand(r.order_id, r.line_id, r.sku, r.warehouse, r.quantity)
+                for r in self.ledger.reservations(order_id)
+            ]
+            if converting
+            else []
+        )
+        return component_lines(lines, bundles, held)
+
     def _released(
         self, order_id: str, now: datetime, *, shipped: bool, lines: list[LineDemand]
     ) -> StockEffect:
@@ -130,6 +160,15 @@ class InventoryEvents:
         drives the sweep.
         """
         return self.ledger.sweep_expired(scheduled_time or self.clock())
+
+
+def _converts(change: OrderChanged) -> bool:
+    """Whether :meth:`InventoryEvents.handle` converts for this change (not reserve, not release)."""
+    order = change.order
+    return not (
+        order.status in (OrderStatus.CANCELLED, OrderStatus.CLOSED, OrderStatus.PENDING_PAYMENT)
+        or (order.refund_status in _REFUNDS and STATUS_RANK[order.status] < _SHIPPED_RANK)
+    )
 
 
 def _oversell_alert(change: OrderChanged, short: InsufficientStockError) -> Alert:

@@ -15,12 +15,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oms.domain.errors import BadRequestError, InventoryInvalidError
 from oms.domain.formula import DEFAULT_FORMULA, FormulaVersion, Inputs, parse, sellable
 from oms.domain.inventory import Incoming, StockLevel
 from oms.services.ports import InventoryRecords, StockSyncStore
+
+if TYPE_CHECKING:
+    from oms.services.bundles import BundleAdmin
 
 #: How many of the newest ledger entries a GET shows per warehouse.
 LEDGER_TAIL = 20
@@ -49,6 +52,8 @@ class InventoryAdmin:
     clock: Callable[[], datetime]
     #: listings and their channel sync state (shown per channel); None: not shown
     sync: StockSyncStore | None = None
+    #: a bundle's components and sellable quantity, a component's bundles; None: not shown
+    bundles: BundleAdmin | None = None
 
     def view(self, sku: str) -> dict[str, Any]:
         formula = self.formula(f"sku:{sku}")
@@ -95,6 +100,7 @@ class InventoryAdmin:
         channels = None if self.sync is None else channel_states(self.sync, sku)
         return {
             **({} if channels is None else {"channels": channels}),
+            **({} if self.bundles is None else self.bundles.view(sku)),
             "sku": sku,
             "formula": {"scope": formula.scope, "version": formula.version, "source": formula.source},
             "warehouses": warehouses,

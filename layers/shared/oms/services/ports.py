@@ -11,16 +11,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 # capability's models on every handler's cold start (docs/benchmarks.md, D150).
 if TYPE_CHECKING:
     from oms.domain.alerts import Alert
+    from oms.domain.bundles import BundleDefinition
     from oms.domain.customers import CustomerProfile, MergeRecord, ReviewItem, TimelineEntry
     from oms.domain.envelope import IntakeEnvelope
     from oms.domain.formula import FormulaVersion
-    from oms.domain.inventory import Bucket, Incoming, LedgerEntry, LineDemand, StockLevel
+    from oms.domain.inventory import Bucket, Incoming, LedgerEntry, LineDemand, Reservation, StockLevel
     from oms.domain.inventory_health import InventoryMonth, SyncDifference
     from oms.domain.model import Cohort, FailureRecord, HistoryEntry, Order, Platform
     from oms.domain.order_events import OrderChanged
     from oms.domain.return_chain import Anchor, StoredLink
     from oms.domain.returns import ReturnRecord, Scanner
     from oms.domain.rules import ManagedRule, RuleAudit, RuleChange, RuleSet
+    from oms.domain.sellable import Bundle
     from oms.domain.settlement import SettlementEntry
     from oms.domain.state_machine import Decision
     from oms.domain.stock_sync import Listing, SkuSnapshot
@@ -413,6 +415,8 @@ class InventoryLedger(Protocol):
 
     def sweep_expired(self, now: datetime, limit: int = 200) -> int: ...
 
+    def reservations(self, order_id: str) -> list[Reservation]: ...
+
 
 class InventoryRecords(InventoryLedger, Protocol):
     """What the operators' inventory routes read and change."""
@@ -568,3 +572,13 @@ class ChannelStock(Protocol):
 
 class ObjectStore(Protocol):
     def publish(self, key: str, body: bytes, content_type: str) -> str: ...
+
+
+class BundleCatalog(Protocol):
+    """Bundle (kit) definitions (``oms.adapters.bundles_table.DynamoBundles``; docs/inventory.md)."""
+
+    def definitions(self, skus: Iterable[str]) -> dict[str, BundleDefinition]: ...
+    def part_of(self, sku: str) -> list[str]: ...
+    def save(
+        self, bundle: Bundle, formula: str | None, revision: int | None, *, actor: str, at: datetime
+    ) -> BundleDefinition: ...

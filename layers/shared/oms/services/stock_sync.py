@@ -16,8 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 from oms.domain.alerts import Alert, Severity
+from oms.domain.bundles import BundleDefinition, sold_in_bundle
 from oms.domain.errors import OmsError
-from oms.domain.formula import DEFAULT_FORMULA, parse, sellable
 from oms.domain.inventory import LedgerEntry
 from oms.domain.stock_sync import (
     CHANNEL_RESTORE,
@@ -36,8 +36,15 @@ from oms.domain.stock_sync import (
     target_quantity,
     unseen_at_push,
 )
-from oms.services.inventory_admin import formula_inputs
-from oms.services.ports import AlertSink, ChannelStock, InventoryRecords, ObjectStore, StockSyncStore
+from oms.services.bundles import KitStock, sku_sellable
+from oms.services.ports import (
+    AlertSink,
+    BundleCatalog,
+    ChannelStock,
+    InventoryRecords,
+    ObjectStore,
+    StockSyncStore,
+)
 
 REPORT_PREFIX = "inventory/differences"
 #: Differences listed in the alert text (the report has them all).
@@ -111,13 +118,19 @@ class StockSync:
     threshold_percent: Decimal = Decimal(2)
     settle: timedelta = timedelta(seconds=10)
     lease: timedelta = timedelta(seconds=25)
+    #: Bundle definitions: a listed bundle's target comes from its components (D164); None: none
+    bundles: BundleCatalog | None = None
 
     def run(self, run_id: str) -> SyncRun:
         run = SyncRun(run_id)
-        for sku in self.store.listed_skus():
+        skus = self.store.listed_skus()
+        # One read of the listed SKUs' definitions per pass; each component read once per pass.
+        bundles = {} if self.bundles is None or not skus else self.bundles.definitions(skus)
+        kits = KitStock(self.records, self.clock().date())
+        for sku in skus:
             run.skus += 1
             try:
-                self._sync_sku(self.store.snapshot(sku), run)
+                self._sync_sku(self.store.snapshot(sku), run, bundles.get(sku), kits)
             except OmsError as error:
                 run.failed.append(f"{sku}: {error.code}")
         if run.differences:
@@ -126,10 +139,16 @@ class StockSync:
 
     # --- one SKU ----------------------------------------------------------------------------
 
-    def _sync_sku(self, snapshot: SkuSnapshot, run: SyncRun) -> None:
+    def _sync_sku(
+        self, snapshot: SkuSnapshot, run: SyncRun, bundle: BundleDefinition | None, kits: KitStock
+    ) -> None:
         computed = self.clock()
         computed_at = _stamp(computed)
-        quantity = self._sellable(snapshot)
+        quantity = (
+            kits.quantity(bundle)
+            if bundle is not None
+            else sku_sellable(self.records, snapshot.sku, snapshot.levels, computed.date())
+        )
         protective = None if snapshot.breaker is None else int(snapshot.breaker["protective_quantity"])
         seq_now = {level.warehouse: level.seq for level in snapshot.levels}
         entries, channels = self._movements(snapshot)
@@ -143,6 +162,7 @@ class StockSync:
                 channels=channels,
                 now=computed,
                 run=run,
+                compare=bundle is None,
             )
             if needs_push(target, state, heal=check.difference is not None):
                 self._push(
@@ -165,12 +185,6 @@ class StockSync:
                 None if check.difference is None else check.difference.as_dict(),
             )
 
-    def _sellable(self, snapshot: SkuSnapshot) -> int:
-        versions = self.records.formula_versions(f"sku:{snapshot.sku}")
-        tree = parse(versions[-1].source if versions else DEFAULT_FORMULA)
-        today = self.clock().date()
-        return sum(sellable(tree, formula_inputs(level, today)) for level in snapshot.levels)
-
     def _movements(self, snapshot: SkuSnapshot) -> tuple[list[LedgerEntry], dict[str, str]]:
         """Ledger entries since the oldest point any listing needs, and their reservations' channels."""
         entries: list[LedgerEntry] = []
@@ -185,7 +199,13 @@ class StockSync:
             )
             if since < level.seq:
                 entries += self.store.ledger_since(snapshot.sku, level.warehouse, since)
-        references = [e.reference for e in entries if e.reason in CHANNEL_SALE | CHANNEL_RESTORE]
+        # A component moved for a bundle line was sold through the bundle's listing: it is not a sale
+        # (nor a restore) of the component's own listing on that channel.
+        references = [
+            e.reference
+            for e in entries
+            if e.reason in CHANNEL_SALE | CHANNEL_RESTORE and not sold_in_bundle(e)
+        ]
         return entries, self.store.reservation_channels(references) if references else {}
 
     def _check(
@@ -198,6 +218,7 @@ class StockSync:
         channels: dict[str, str],
         now: datetime,
         run: SyncRun,
+        compare: bool = True,
     ) -> _Check:
         if state.last_pushed is None or not self.channels.can_pull(listing.platform):
             return _Check()
@@ -207,6 +228,10 @@ class StockSync:
             run.failed.append(f"{listing.sku}@{listing.channel}: pull {error.code}")
             return _Check()
         run.checked += 1
+        if not compare:
+            # A bundle's channel sales reach the ledger as its components' lines, shared with other
+            # bundles and the components' own listings: what it should show is not derived (D164).
+            return _Check(theirs=theirs)
         if state.pushed_at and datetime.fromisoformat(state.pushed_at) + self.settle > now:
             # The channel may not show the push yet (its interface lags): not compared this time.
             return _Check(theirs=theirs)

@@ -168,6 +168,8 @@ def test_for_random_bundles_and_orders_the_ledger_holds_exactly_the_exploded_dem
         for sku, quantity in lines:
             for part, units in kits.get(sku, {sku: 1}).items():
                 demand[part] += quantity * units
+        # a component never received is not tracked by the ledger (D191): no line holds it
+        demand = Counter({part: need for part, need in demand.items() if stock[skus.index(part)] > 0})
         events.handle(change(OrderStatus.PENDING_PAYMENT, version=1, order_id=order_id, lines=lines))
         reserved = ledger.reservations(order_id)
         fits = all(

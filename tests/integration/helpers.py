@@ -30,7 +30,10 @@ def douyin_truth(
     stack: LocalStack, order_id: str, status: int, at: datetime, **options: Any
 ) -> dict[str, Any]:
     """Put a Douyin order at ``status`` on the simulated platform (its order API's truth)."""
-    order = simulator.douyin_order(order_id, DOUYIN_SHOP, status, at, LINES, create_time=T0, **options)
+    create_time = options.pop("create_time", T0)
+    order = simulator.douyin_order(
+        order_id, DOUYIN_SHOP, status, at, LINES, create_time=create_time, **options
+    )
     stack.simulator.put_order("douyin", DOUYIN_SHOP, order)
     return order
 

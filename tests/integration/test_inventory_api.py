@@ -35,16 +35,18 @@ def test_receipts_reservations_and_deductions_follow_the_orders(drained: LocalSt
         status, _body = put(drained, "/inventory/TEA-1", {"reference": "PO-1", "receipt": 5})
         assert status == 200
     assert main_warehouse(drained, "TEA-1")["on_hand"] == 5
-    # WHEN a Douyin order for 2 arrives unpaid THEN 2 are reserved
+    # WHEN a Douyin order for 2 is placed and arrives unpaid THEN 2 are held (30 minutes from placing)
     number = "6900000000000004001"
-    push_douyin(
-        drained, douyin_truth(drained, number, 1, minutes(1)), msg_id="7000000000000004001", tag="100"
-    )
+    placed = drained.clock.now()
+    unpaid = douyin_truth(drained, number, 1, minutes(1), create_time=placed)
+    push_douyin(drained, unpaid, msg_id="7000000000000004001", tag="100")
     assert drained.drain(timeout=60)
     stock = main_warehouse(drained, "TEA-1")
     assert (stock["on_hand"], stock["reserved"], stock["available"]) == (5, 2, 3)
     # WHEN it is paid THEN the hold becomes a deduction
-    paid = douyin_truth(drained, number, 105, minutes(3), payment_id="PAY2026101200004001")
+    paid = douyin_truth(
+        drained, number, 105, minutes(3), payment_id="PAY2026101200004001", create_time=placed
+    )
     push_douyin(drained, paid, msg_id="7000000000000004002")
     assert drained.drain(timeout=60)
     stock = main_warehouse(drained, "TEA-1")

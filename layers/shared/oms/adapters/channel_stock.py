@@ -1,9 +1,9 @@
 """The channels' stock APIs behind one port: set a listing's quantity, read what the channel shows.
 
 Every platform client sets a total except Kuaishou (changes only: it needs the current quantity).
-Reads exist for Douyin, Shopify and WeChat Channels; the other platforms are pushed to, not
-compared (their read calls are not built yet). WeChat mini-program orders are the merchant's own
-store: nothing to push.
+Every one reads back (``read_stock(shop, sku, product_id=…)``; Shopify per location), so the
+poller compares all eight channels. WeChat mini-program orders are the merchant's own store:
+nothing to push.
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ class ErrorCode(StrEnum):
     FULFILMENT_CONFIG_CONFLICT = "FULFILMENT_CONFIG_CONFLICT"
     SLA_DEADLINE_NOT_FOUND = "SLA_DEADLINE_NOT_FOUND"
     SLA_DEADLINE_CLOSED = "SLA_DEADLINE_CLOSED"
+    CHANNEL_LISTING_NOT_FOUND = "CHANNEL_LISTING_NOT_FOUND"
 
 
 class OmsError(Exception):
@@ -404,3 +405,10 @@ class SlaDeadlineClosedError(OmsError):
 
     code = ErrorCode.SLA_DEADLINE_CLOSED
     http_status = 409
+
+
+class ChannelListingNotFoundError(OmsError):
+    """A channel's stock read answered, but without the listing's SKU (a wrong or deleted mapping)."""
+
+    code = ErrorCode.CHANNEL_LISTING_NOT_FOUND
+    http_status = 404

@@ -5,7 +5,8 @@ The API is ``POST /xiaohongshu/ark/open_api/v3/common_controller``, checked with
 from the orders put here (:func:`put_order`), ``inventory.syncSkuStock`` sets stock and
 ``inventory.getSkuStock`` reads it (``data {skuId, skuStock {available, total}}``), both on the
 channel levels of :mod:`local.simulators.stock` (:func:`stock`). Error replies use the
-platform's ``{"success": false, "error_code", "error_msg"}`` shape; the codes are approximations (no public table was found).
+platform's ``{"success": false, "error_code", "error_msg"}`` shape; the codes are approximations
+(no public table was found).
 """
 
 from __future__ import annotations

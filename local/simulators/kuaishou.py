@@ -57,8 +57,17 @@ def put_order(simulator: PlatformSimulator, seller_id: str, order: Mapping[str, 
         state.orders[(str(seller_id), oid)] = copy.deepcopy(dict(order))
 
 
-def set_stock(simulator: PlatformSimulator, seller_id: str, sku_id: str, quantity: int) -> None:
+def set_stock(
+    simulator: PlatformSimulator, seller_id: str, sku_id: str, quantity: int, *, item_id: str | None = None
+) -> None:
+    """The seller sets a SKU's stock in the back office (``item_id`` lists the SKU under that item)."""
     channel.set_stock(simulator, PLATFORM, str(seller_id), str(sku_id), quantity)
+    if item_id is not None:
+        state = _state(simulator)
+        with state.lock:
+            skus = state.items.setdefault((str(seller_id), str(item_id)), [])
+            if str(sku_id) not in skus:
+                skus.append(str(sku_id))
 
 
 def stock(simulator: PlatformSimulator, seller_id: str, sku_id: str) -> int | None:

@@ -44,6 +44,9 @@ class ChannelStockGateway:
                 listing.shop_id, listing.channel_sku_id, quantity, location_id=listing.location_id
             )
         else:
+            if current is None and listing.platform == "kuaishou":
+                # Kuaishou only takes changes: a listing never pushed starts from what it shows.
+                current = self.pull(listing)
             client.update_stock(
                 listing.shop_id,
                 listing.channel_sku_id,

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from local.simulators import stock as channel
 from oms.platforms.pinduoduo.signing import china_time, format_china_time, sign
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ def put_order(simulator: Any, mall_id: str, info: dict[str, Any]) -> None:
 
 def stock(simulator: Any, mall_id: str, goods_id: str, sku: str) -> int | None:
     """The newest quantity set for the goods' SKU (buyers may still see the older one: lag)."""
-    from local.simulators import stock as channel
-
     with simulator._lock:
         if sku not in _state(simulator)["goods"].get((str(mall_id), goods_id), ()):
             return None
@@ -105,8 +104,6 @@ def handle(simulator: Any, request: Any, rest: str) -> Any:
             return _error(52000, "order not found")
         text = json.dumps({"order_info_get_response": {"order_info": info}}, ensure_ascii=False)
         return SimReply(200, text.encode("utf-8"), {"Content-Type": "application/json"})
-    from local.simulators import stock as channel
-
     goods: dict[tuple[str, str], list[str]] = _state(simulator)["goods"]
     if api == "pdd.goods.quantity.update":
         sku = form.get("sku_id") or form.get("outer_id") or ""

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from local.simulators import stock as channel
 from oms.platforms.pinduoduo.signing import china_time, format_china_time
 from oms.platforms.taobao.signing import sign
 
@@ -120,18 +121,16 @@ def handle(simulator: Any, request: Any, rest: str) -> Any:
             }
         }
         return SimReply.json(body)
-    from local.simulators import stock as channel
-
     items: dict[tuple[str, str], set[str]] = state["items"]
     if api == "taobao.item.quantity.update":
         sku = form.get("sku_id") or form.get("outer_id") or ""
-        num_iid, quantity = form.get("num_iid", ""), _integer(form.get("quantity"))
-        if not num_iid or not sku or quantity is None or form.get("type", "1") not in ("1", "2"):
+        num_iid, given = form.get("num_iid", ""), _integer(form.get("quantity"))
+        if not num_iid or not sku or given is None or form.get("type", "1") not in ("1", "2"):
             return _error(40, "Missing required arguments", "isv.missing-parameter")
         total = (
-            quantity
+            given
             if form.get("type", "1") == "1"
-            else channel.latest(simulator, PLATFORM, seller, sku) + quantity
+            else channel.latest(simulator, PLATFORM, seller, sku) + given
         )
         if total < 0:
             return _error(15, "Remote service error", "isv.invalid-parameter:quantity")

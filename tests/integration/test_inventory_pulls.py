@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from local.simulators import kuaishou
 from local.simulators import stock as channel
 from local.stack import LocalStack
 from oms import composition
-from oms.domain.alerts import Alert
+from tests.integration.helpers import RecordingSink
 
 SKU = "PULL-1"
 XHS_SELLER = "5f0c00000000000000000001"
@@ -57,14 +56,6 @@ def passes(firings: list[Firing]) -> list[dict[str, Any]]:
     runs = [f for f in firings if f.function_id == "InventoryPollerFunction"]
     assert all(f.error is None for f in runs), [f.error for f in runs]
     return [dict(f.result) for f in runs]  # type: ignore[call-overload]
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.alerts: list[Alert] = []
-
-    def raise_alerts(self, alerts: Sequence[Alert]) -> None:
-        self.alerts.extend(alerts)
 
 
 @pytest.fixture(scope="module")

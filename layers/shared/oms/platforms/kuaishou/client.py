@@ -21,11 +21,9 @@ from urllib.parse import urlencode
 
 from oms.domain.errors import (
     BadRequestError,
-    ChannelListingNotFoundError,
     CredentialsMissingError,
-    SchemaInvalidError,
 )
-from oms.platforms._common import api_reply, json_id, reply_quantity, secret
+from oms.platforms._common import api_reply, json_id, listed_sku_quantity, secret
 from oms.platforms._seller_api import SellerCredentials
 from oms.platforms.base import AppSecrets, HttpResponse, HttpTransport
 from oms.platforms.kuaishou.signing import (
@@ -181,19 +179,13 @@ class KuaishouClient:
         data = self.call(
             ITEM_GET_METHOD, {"kwaiItemId": _json_id(str(product_id))}, shop_id=shop_id, http_method="GET"
         )
-        skus = data.get("skuInfos")
-        if not isinstance(skus, list):
-            raise SchemaInvalidError("Kuaishou item reply has no skuInfos list", field="data.skuInfos")
-        for index, sku in enumerate(skus):
-            if isinstance(sku, dict) and str(sku.get("kwaiSkuId")) == str(sku_id):
-                return reply_quantity(
-                    sku.get("skuStock"), platform="Kuaishou", field=f"skuInfos[{index}].skuStock"
-                )
-        raise ChannelListingNotFoundError(
-            "the Kuaishou item has no such SKU",
-            platform="kuaishou",
-            kwai_item_id=str(product_id),
-            sku_id=str(sku_id),
+        return listed_sku_quantity(
+            data.get("skuInfos"),
+            sku_id,
+            platform="Kuaishou",
+            list_field="data.skuInfos",
+            id_field="kwaiSkuId",
+            quantity_field="skuStock",
         )
 
     def call(

@@ -26,13 +26,8 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from oms.domain.errors import (
-    ChannelListingNotFoundError,
-    CredentialsMissingError,
-    PlatformApiError,
-    SchemaInvalidError,
-)
-from oms.platforms._common import api_reply, load_json, reply_quantity, secret
+from oms.domain.errors import CredentialsMissingError, PlatformApiError, SchemaInvalidError
+from oms.platforms._common import api_reply, listed_sku_quantity, load_json, secret
 from oms.platforms.base import AppSecrets, HttpTransport
 from oms.platforms.pinduoduo.signing import china_time, sign
 
@@ -228,22 +223,13 @@ class PinduoduoClient:
             )
         _, reply = self.call(GOODS_DETAIL_API, {"goods_id": str(product_id)}, shop_id=shop_id)
         section = reply.get("goods_detail_get_response")
-        skus = section.get("sku_list") if isinstance(section, dict) else None
-        if not isinstance(skus, list):
-            raise SchemaInvalidError(
-                "goods detail reply has no goods_detail_get_response.sku_list",
-                field="goods_detail_get_response.sku_list",
-            )
-        for index, sku in enumerate(skus):
-            if isinstance(sku, dict) and str(sku.get("sku_id")) == str(sku_id):
-                return reply_quantity(
-                    sku.get("quantity"), platform="Pinduoduo", field=f"sku_list[{index}].quantity"
-                )
-        raise ChannelListingNotFoundError(
-            "the Pinduoduo goods has no such SKU",
-            platform=PLATFORM,
-            goods_id=str(product_id),
-            sku_id=str(sku_id),
+        return listed_sku_quantity(
+            section.get("sku_list") if isinstance(section, dict) else None,
+            sku_id,
+            platform="Pinduoduo",
+            list_field="goods_detail_get_response.sku_list",
+            id_field="sku_id",
+            quantity_field="quantity",
         )
 
     def call(self, api: str, params: Mapping[str, str], *, shop_id: str) -> tuple[bytes, dict[str, Any]]:

@@ -117,3 +117,12 @@ def test_every_channel_is_pulled_and_lost_pushes_are_reported_and_healed(
     states = {c["channel"]: c for c in view["channels"]}
     assert states[f"pinduoduo:{PDD_MALL}"]["last_pulled"] == 50
     assert states[f"taobao:{TB_SELLER}"]["last_difference"]["delta"] == -10
+
+
+def test_the_demo_chapter_meets_its_own_oracle(listed: LocalStack) -> None:
+    from local.channel_pulls_chapter import run
+
+    credentials = json.loads(listed.credentials_file.read_text(encoding="utf-8"))
+    chapter = run(listed, credentials)
+    assert chapter.mismatches == []
+    assert chapter.summary["lost_pushes_found"] == ["pinduoduo", "taobao"]

@@ -239,8 +239,8 @@ class TaobaoClient:
         SchemaInvalidError
             No ``product_id`` (the ``num_iid``), or a reply without a whole ``sku.quantity``.
         ChannelListingNotFoundError
-            TOP answered a different SKU, or none (``isv.item-not-exist``-like codes stay
-            :class:`~oms.domain.errors.PlatformApiError`: their meaning is TOP's).
+            TOP answered success with another SKU or none. When TOP itself refuses (an
+            ``isv.*`` sub code for an unknown item or SKU) it is a ``PlatformApiError``.
         """
         if not product_id:
             raise SchemaInvalidError("Taobao names a SKU within its item: give num_iid", field="num_iid")

@@ -148,9 +148,7 @@ def test_a_sku_the_ledger_never_held_is_left_out_without_an_alert(
     stack: Deployed, ledger: DynamoInventoryLedger, caplog: pytest.LogCaptureFixture
 ):
     # GIVEN an order for SKU-1 (received) and SKU-9 (never received, counted or planned)
-    mixed = change(
-        OrderStatus.PENDING_PAYMENT, version=1, order_id="o-9", lines=(("SKU-1", 1), ("SKU-9", 5))
-    )
+    mixed = change(OrderStatus.PENDING_PAYMENT, version=1, order_id="o-9", lines=(("SKU-1", 1), ("SKU-9", 5)))
     untracked = change(OrderStatus.PENDING_PAYMENT, version=1, order_id="o-10", lines=(("SKU-9", 5),))
     # WHEN both arrive THEN only the tracked line holds stock, and nobody is told of an oversell
     assert deliver(stack, mixed, untracked) == {"batchItemFailures": []}

@@ -28,6 +28,7 @@ CHAPTERS: tuple[str, ...] = (
     "sla_chapter",
     "inventory_sync_chapter",
     "fulfilment_chapter",
+    "channel_pulls_chapter",
 )
 
 

@@ -1,9 +1,11 @@
 """Simulated Kuaishou shop open API, encrypted push builder and order factory.
 
 ``POST /kuaishou/open/order/detail`` and ``/kuaishou/open/item/sku/stock/update`` take the
-form-encoded, signed parameters the client sends and check the ``sign`` with the same
-:func:`oms.platforms.kuaishou.signing.api_sign` (the app's ``hmac_encoding`` decides HMAC output).
-Stock changes are incremental, as on Kuaishou. Error replies are ``{"result": <code>,
+form-encoded, signed parameters the client sends (``GET /kuaishou/open/item/get`` the same in its
+query) and check the ``sign`` with the same :func:`oms.platforms.kuaishou.signing.api_sign` (the
+app's ``hmac_encoding`` decides HMAC output). Stock changes are incremental, as on Kuaishou, and
+apply to the channel levels of :mod:`local.simulators.stock`; ``open.item.get`` lists the item's
+SKUs with their ``skuStock``. Error replies are ``{"result": <code>,
 "error_msg": ...}``; the codes are approximations (no public table was found).
 """
 
@@ -17,9 +19,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from local.simulators import stock as channel
 from local.simulators.store import SimulatorStates
 from oms.platforms._common import constant_time_equals
-from oms.platforms.kuaishou.client import ORDER_DETAIL_METHOD, STOCK_UPDATE_METHOD, api_path
+from oms.platforms.kuaishou.client import ITEM_GET_METHOD, ORDER_DETAIL_METHOD, STOCK_UPDATE_METHOD, api_path
 from oms.platforms.kuaishou.signing import api_sign, encrypt
 
 if TYPE_CHECKING:
@@ -54,16 +57,22 @@ def put_order(simulator: PlatformSimulator, seller_id: str, order: Mapping[str, 
         state.orders[(str(seller_id), oid)] = copy.deepcopy(dict(order))
 
 
-def set_stock(simulator: PlatformSimulator, seller_id: str, sku_id: str, quantity: int) -> None:
-    state = _state(simulator)
-    with state.lock:
-        state.stock[(str(seller_id), str(sku_id))] = quantity
+def set_stock(
+    simulator: PlatformSimulator, seller_id: str, sku_id: str, quantity: int, *, item_id: str | None = None
+) -> None:
+    """The seller sets a SKU's stock in the back office (``item_id`` lists the SKU under that item)."""
+    channel.set_stock(simulator, PLATFORM, str(seller_id), str(sku_id), quantity)
+    if item_id is not None:
+        state = _state(simulator)
+        with state.lock:
+            skus = state.items.setdefault((str(seller_id), str(item_id)), [])
+            if str(sku_id) not in skus:
+                skus.append(str(sku_id))
 
 
 def stock(simulator: PlatformSimulator, seller_id: str, sku_id: str) -> int | None:
-    state = _state(simulator)
-    with state.lock:
-        return state.stock.get((str(seller_id), str(sku_id)))
+    with simulator._lock:
+        return channel.shown(simulator, PLATFORM, str(seller_id), str(sku_id))
 
 
 def _error(result: int, message: str, status: int = 200) -> SimReply:
@@ -76,14 +85,17 @@ def handle(simulator: PlatformSimulator, request: SimRequest, rest: str) -> SimR
     """Answer signed order-detail and stock-update calls."""
     from local.simulator import SimReply
 
-    methods = {api_path(name): name for name in (ORDER_DETAIL_METHOD, STOCK_UPDATE_METHOD)}
+    methods = {api_path(name): name for name in (ORDER_DETAIL_METHOD, STOCK_UPDATE_METHOD, ITEM_GET_METHOD)}
     method = methods.get("/" + rest.strip("/"))
-    if request.method != "POST" or method is None:
+    if request.method not in ("GET", "POST") or method is None:
         return SimReply.json({"error": "no such simulated API", "path": request.path}, status=404)
     fault = simulator._enter(PLATFORM, method)
     if fault is not None:
         return _error(fault.code if fault.code is not None else 803, "injected fault", fault.status or 200)
-    form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+    if request.method == "GET":
+        form = dict(request.query)
+    else:
+        form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
     app = simulator.credentials.get(PLATFORM, {}).get(form.get("appkey", ""))
     if app is None:
         return _error(28, "appkey不存在")
@@ -120,15 +132,32 @@ def handle(simulator: PlatformSimulator, request: SimRequest, rest: str) -> SimR
             if order is None:
                 return _error(100026, "订单不存在")
             return SimReply.json({"result": 1, "data": copy.deepcopy(order)})
+        item = str(params.get("kwaiItemId") or "")
+        if method == ITEM_GET_METHOD:
+            skus = state.items.get((seller, item))
+            if skus is None:
+                return _error(100020, "商品不存在")
+            infos = [
+                {
+                    "kwaiSkuId": int(sku) if sku.isdigit() else sku,
+                    "kwaiItemId": params["kwaiItemId"],
+                    "skuStock": channel.shown(simulator, PLATFORM, seller, sku) or 0,
+                    "isValid": 1,
+                }
+                for sku in skus
+            ]
+            return SimReply.json({"result": 1, "data": {"itemId": params["kwaiItemId"], "skuInfos": infos}})
         change, change_type = params.get("skuChangeStock"), params.get("changeType")
         if isinstance(change, bool) or not isinstance(change, int) or change < 0 or change_type not in (1, 2):
             return _error(12, "参数错误")
-        key = (seller, str(params.get("skuId")))
-        current = state.stock.get(key, 0)
+        sku = str(params.get("skuId"))
+        current = channel.latest(simulator, PLATFORM, seller, sku)
         updated = current + change if change_type == 1 else current - change
         if updated < 0:
             return _error(100030, "库存不足")
-        state.stock[key] = updated
+        if item and sku not in state.items.setdefault((seller, item), []):
+            state.items[(seller, item)].append(sku)
+        channel.record_push(simulator, PLATFORM, seller, sku, updated)
         return SimReply.json({"result": 1, "data": {}})
 
 

@@ -1,7 +1,9 @@
 """Simulated Pinduoduo router API: ``POST /pinduoduo/api/router`` with the real MD5 signature check.
 
-State per simulator: orders per mall (``order_info`` objects as the API returns them) and stock
-levels. Helpers :func:`put_order` and :func:`stock` are the test's handle on the platform truth.
+State per simulator: orders per mall (``order_info`` objects as the API returns them) and which
+SKUs each goods has. Stock levels live in :mod:`local.simulators.stock` (with Pinduoduo's ~3.7 s
+lag): ``pdd.goods.quantity.update`` sets them, ``pdd.goods.detail.get`` reads them back in its
+``sku_list``. Helpers :func:`put_order` and :func:`stock` are the test's handle on the platform truth.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from local.simulators import stock as channel
 from oms.platforms.pinduoduo.signing import china_time, format_china_time, sign
 
 if TYPE_CHECKING:
@@ -21,11 +24,12 @@ if TYPE_CHECKING:
 
 PLATFORM = "pinduoduo"
 ORDER_API = "pdd.order.information.get"
+GOODS_DETAIL_API = "pdd.goods.detail.get"
 _STATE: dict[int, dict[str, Any]] = {}
 
 
 def _state(simulator: Any) -> dict[str, Any]:
-    return _STATE.setdefault(id(simulator), {"orders": {}, "stock": {}})
+    return _STATE.setdefault(id(simulator), {"orders": {}, "goods": {}})
 
 
 def base_url(simulator: Any) -> str:
@@ -39,9 +43,11 @@ def put_order(simulator: Any, mall_id: str, info: dict[str, Any]) -> None:
 
 
 def stock(simulator: Any, mall_id: str, goods_id: str, sku: str) -> int | None:
+    """The newest quantity set for the goods' SKU (buyers may still see the older one: lag)."""
     with simulator._lock:
-        value: int | None = _state(simulator)["stock"].get((str(mall_id), goods_id, sku))
-        return value
+        if sku not in _state(simulator)["goods"].get((str(mall_id), goods_id), ()):
+            return None
+        return channel.latest(simulator, PLATFORM, str(mall_id), sku)
 
 
 def _error(code: int, message: str, status: int = 200) -> Any:
@@ -98,18 +104,52 @@ def handle(simulator: Any, request: Any, rest: str) -> Any:
             return _error(52000, "order not found")
         text = json.dumps({"order_info_get_response": {"order_info": info}}, ensure_ascii=False)
         return SimReply(200, text.encode("utf-8"), {"Content-Type": "application/json"})
+    goods: dict[tuple[str, str], list[str]] = _state(simulator)["goods"]
     if api == "pdd.goods.quantity.update":
         sku = form.get("sku_id") or form.get("outer_id") or ""
-        key = (mall, form.get("goods_id", ""), sku)
-        quantity = int(form["quantity"])
-        levels = _state(simulator)["stock"]
-        levels[key] = quantity if form.get("update_type") == "1" else levels.get(key, 0) + quantity
+        goods_id, quantity = form.get("goods_id", ""), _integer(form.get("quantity"))
+        if not goods_id or not sku or quantity is None or form.get("update_type") not in ("1", "2"):
+            return _error(10000, "参数错误")
+        total = (
+            quantity
+            if form["update_type"] == "1"
+            else channel.latest(simulator, PLATFORM, mall, sku) + quantity
+        )
+        if total < 0:
+            return _error(10000, "库存不能为负")
+        skus = goods.setdefault((mall, goods_id), [])
+        if sku not in skus:
+            skus.append(sku)
         # What buyers see follows ~3.7 s later on the simulator's clock (local.simulators.stock).
-        from local.simulators import stock as channel
-
-        channel.record_push(simulator, PLATFORM, mall, sku, levels[key])
+        channel.record_push(simulator, PLATFORM, mall, sku, total)
         return SimReply.json({"goods_quantity_update_response": {"is_success": True}})
+    if api == GOODS_DETAIL_API:
+        goods_id = form.get("goods_id", "")
+        if (mall, goods_id) not in goods:
+            return _error(10000, "商品不存在")
+        sku_list = [
+            {
+                "sku_id": int(sku) if sku.isdigit() else sku,
+                "quantity": channel.shown(simulator, PLATFORM, mall, sku) or 0,
+                "is_onsale": 1,
+                "out_sku_sn": "",
+            }
+            for sku in goods[(mall, goods_id)]
+        ]
+        detail = {
+            "goods_id": int(goods_id) if goods_id.isdigit() else goods_id,
+            "status": 1,
+            "sku_list": sku_list,
+        }
+        return SimReply.json({"goods_detail_get_response": detail})
     return _error(10001, "unknown type")
+
+
+def _integer(text: str | None) -> int | None:
+    try:
+        return int(text or "")
+    except ValueError:
+        return None
 
 
 def order_info(

@@ -1,4 +1,4 @@
-"""Channel-side stock for the simulated Douyin, Shopify, WeChat Channels (and Pinduoduo) APIs.
+"""Channel-side stock for every simulated platform's stock APIs (pushes and reads).
 
 A channel keeps its own stock per SKU: what the order center pushes sets it, buyers' orders
 deduct from it (:func:`sell`), and a read returns it. A channel's stock interface may lag
@@ -18,6 +18,10 @@ simulator before the call reaches :func:`douyin`):
   → ``{inventory_levels: [...]}``;
 - WeChat ``POST /channels/ec/product/stock/update`` ``{product_id, sku_id, diff_type, num}`` and
   ``/channels/ec/product/stock/get`` ``{product_id, sku_id}`` → ``data {normal_stock_num, …}``.
+
+The other platforms' modules (``local.simulators.<platform>``) answer their own stock calls after
+their own signature checks and keep the levels here (:func:`record_push`, :func:`shown`,
+:func:`latest`), so every channel's reads, lag and lost pushes behave alike.
 """
 
 from __future__ import annotations
@@ -123,6 +127,20 @@ def pushes(simulator: Any) -> list[tuple[str, str, str, int]]:
 def record_push(simulator: Any, platform: str, shop: str, sku: str, quantity: int) -> None:
     """A platform module's stock API set ``quantity`` (called under the simulator's lock)."""
     _push(simulator, platform, shop, sku, quantity)
+
+
+def shown(simulator: Any, platform: str, shop: str, sku: str) -> int | None:
+    """What buyers see now, None for a SKU the channel never had (called under the simulator's lock)."""
+    return _read(simulator, platform, shop, sku)
+
+
+def latest(simulator: Any, platform: str, shop: str, sku: str) -> int:
+    """The newest value set, visible or still lagging (what an incremental change applies to)."""
+    key = (platform, str(shop), str(sku))
+    if key not in _state(simulator).levels:
+        return 0
+    level = _level(simulator, key)
+    return level.pending[-1][1] if level.pending else level.shown
 
 
 def _push(simulator: Any, platform: str, shop: str, sku: str, quantity: int) -> None:

@@ -1,4 +1,4 @@
-"""The order and stock store a platform simulator module keeps per simulator (Kuaishou, Xiaohongshu,
+"""The order and product store a platform simulator module keeps per simulator (Kuaishou, Xiaohongshu,
 WooCommerce): one :class:`ShopState` for each running simulator, dropped with it."""
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ if TYPE_CHECKING:
 
 @dataclass
 class ShopState:
-    """Orders and stock keyed by (shop, id); hold ``lock`` while reading or changing them."""
+    """Orders and each product's SKUs keyed by (shop, id); hold ``lock`` while reading or changing
+    them. Stock levels live in :mod:`local.simulators.stock`, shared by every platform."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     orders: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    stock: dict[tuple[str, str], int] = field(default_factory=dict)
+    items: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
 
 class SimulatorStates:

@@ -1,7 +1,9 @@
 """Simulated TOP gateway: ``POST /taobao/router/rest`` with the real MD5/HMAC signature check.
 
 State per simulator: trades per seller (``trade`` objects as ``taobao.trade.fullinfo.get``
-returns them), the TMC queue of unconfirmed messages, and stock levels.
+returns them), the TMC queue of unconfirmed messages, and which SKUs each item has. Stock levels
+live in :mod:`local.simulators.stock` (lag and lost pushes alike for every channel):
+``taobao.item.quantity.update`` sets them, ``taobao.item.sku.get`` reads them back.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from local.simulators import stock as channel
 from oms.platforms.pinduoduo.signing import china_time, format_china_time
 from oms.platforms.taobao.signing import sign
 
@@ -22,11 +25,12 @@ if TYPE_CHECKING:
 
 PLATFORM = "taobao"
 ORDER_API = "taobao.trade.fullinfo.get"
+SKU_GET_API = "taobao.item.sku.get"
 _STATE: dict[int, dict[str, Any]] = {}
 
 
 def _state(simulator: Any) -> dict[str, Any]:
-    return _STATE.setdefault(id(simulator), {"trades": {}, "tmc": [], "stock": {}, "next_id": 1})
+    return _STATE.setdefault(id(simulator), {"trades": {}, "tmc": [], "items": {}, "next_id": 1})
 
 
 def base_url(simulator: Any) -> str:
@@ -117,14 +121,46 @@ def handle(simulator: Any, request: Any, rest: str) -> Any:
             }
         }
         return SimReply.json(body)
+    items: dict[tuple[str, str], set[str]] = state["items"]
     if api == "taobao.item.quantity.update":
         sku = form.get("sku_id") or form.get("outer_id") or ""
-        key = (seller, form.get("num_iid", ""), sku)
-        quantity = int(form["quantity"])
-        levels = state["stock"]
-        levels[key] = quantity if form.get("type") == "1" else levels.get(key, 0) + quantity
+        num_iid, given = form.get("num_iid", ""), _integer(form.get("quantity"))
+        if not num_iid or not sku or given is None or form.get("type", "1") not in ("1", "2"):
+            return _error(40, "Missing required arguments", "isv.missing-parameter")
+        total = (
+            given
+            if form.get("type", "1") == "1"
+            else channel.latest(simulator, PLATFORM, seller, sku) + given
+        )
+        if total < 0:
+            return _error(15, "Remote service error", "isv.invalid-parameter:quantity")
+        items.setdefault((seller, num_iid), set()).add(sku)
+        channel.record_push(simulator, PLATFORM, seller, sku, total)
         return SimReply.json({"item_quantity_update_response": {"item": {"num_iid": form.get("num_iid")}}})
+    if api == SKU_GET_API:
+        sku, num_iid = form.get("sku_id", ""), form.get("num_iid", "")
+        if not form.get("fields") or not sku:
+            return _error(40, "Missing required arguments", "isv.missing-parameter")
+        if sku not in items.get((seller, num_iid), set()):
+            return _error(15, "Remote service error", "isv.item-sku-not-exist")
+        fields = set(form["fields"].split(","))
+        full = {
+            "sku_id": int(sku) if sku.isdigit() else sku,
+            "num_iid": int(num_iid) if num_iid.isdigit() else num_iid,
+            "quantity": channel.shown(simulator, PLATFORM, seller, sku) or 0,
+            "with_hold_quantity": 0,
+        }
+        return SimReply.json(
+            {"item_sku_get_response": {"sku": {k: v for k, v in full.items() if k in fields}}}
+        )
     return _error(22, "Invalid method")
+
+
+def _integer(text: str | None) -> int | None:
+    try:
+        return int(text or "")
+    except ValueError:
+        return None
 
 
 #: The TMC topic TOP publishes when a trade reaches a status (what the demo replays).

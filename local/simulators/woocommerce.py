@@ -1,7 +1,8 @@
 """Simulated WooCommerce sites: the REST order and product endpoints, webhook builders, orders.
 
 ``GET /woocommerce/<site>/wp-json/wc/v3/orders/<id>`` and ``PUT`` (or ``POST``, which WordPress
-accepts for every editable route) ``/woocommerce/<site>/wp-json/wc/v3/products/<id>[/variations/<id>]``,
+accepts for every editable route) ``/woocommerce/<site>/wp-json/wc/v3/products/<id>[/variations/<id>]``
+(``GET`` reads its ``stock_quantity`` back; levels live in :mod:`local.simulators.stock`),
 authenticated with HTTP Basic against the site's consumer key and secret. Errors use WordPress's
 ``{"code", "message", "data": {"status"}}`` shape.
 """
@@ -17,6 +18,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from local.simulators import stock as channel
 from local.simulators.store import SimulatorStates
 from oms.platforms._common import constant_time_equals
 from oms.platforms.woocommerce.webhook import webhook_signature
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 PLATFORM = "woocommerce"
 ORDER_API = "orders.get"
 STOCK_API = "products.update"
+STOCK_READ_API = "products.get"
 HAPPY_PATH: tuple[str, ...] = ("pending", "processing", "completed")
 #: The demo sites keep their wall clock in China Standard Time (the non-GMT dates use it).
 SITE_ZONE = timezone(timedelta(hours=8))
@@ -48,9 +51,8 @@ def put_order(simulator: PlatformSimulator, site: str, order: Mapping[str, Any])
 
 
 def stock(simulator: PlatformSimulator, site: str, product_or_variation_id: str) -> int | None:
-    state = _state(simulator)
-    with state.lock:
-        return state.stock.get((site, str(product_or_variation_id)))
+    with simulator._lock:
+        return channel.shown(simulator, PLATFORM, site, str(product_or_variation_id))
 
 
 def _error(code: str, message: str, status: int, headers: Mapping[str, str] | None = None) -> SimReply:
@@ -82,10 +84,13 @@ def handle(simulator: PlatformSimulator, request: SimRequest, rest: str) -> SimR
         return _error("rest_no_route", "No route was found matching the URL and request method.", 404)
     resource = parts[3:]
     is_order = request.method == "GET" and resource[0] == "orders" and len(resource) == 2
-    is_stock = request.method in ("PUT", "POST") and resource[0] == "products" and len(resource) in (2, 4)
-    if not (is_order or is_stock) or (len(resource) == 4 and resource[2] != "variations"):
+    is_product = resource[0] == "products" and len(resource) in (2, 4)
+    is_stock = request.method in ("PUT", "POST") and is_product
+    is_stock_read = request.method == "GET" and is_product
+    if not (is_order or is_stock or is_stock_read) or (len(resource) == 4 and resource[2] != "variations"):
         return _error("rest_no_route", "No route was found matching the URL and request method.", 404)
-    fault = simulator._enter(PLATFORM, ORDER_API if is_order else STOCK_API)
+    api = ORDER_API if is_order else STOCK_API if is_stock else STOCK_READ_API
+    fault = simulator._enter(PLATFORM, api)
     if fault is not None:
         status = fault.status or 500
         headers = {"Retry-After": "1"} if status == 429 else {}
@@ -102,6 +107,12 @@ def handle(simulator: PlatformSimulator, request: SimRequest, rest: str) -> SimR
             if order is None:
                 return _error("woocommerce_rest_shop_order_invalid_id", "Invalid ID.", 404)
             return SimReply.json(copy.deepcopy(order))
+        target = resource[-1]
+        if is_stock_read:
+            shown = channel.shown(simulator, PLATFORM, site, target)
+            if shown is None:
+                return _error("woocommerce_rest_product_invalid_id", "Invalid ID.", 404)
+            return SimReply.json(_product(target, shown))
         try:
             body = json.loads(request.body or b"null")
         except ValueError:
@@ -109,16 +120,18 @@ def handle(simulator: PlatformSimulator, request: SimRequest, rest: str) -> SimR
         quantity = body.get("stock_quantity") if isinstance(body, dict) else None
         if isinstance(quantity, bool) or not isinstance(quantity, int):
             return _error("rest_invalid_param", "Invalid parameter(s): stock_quantity", 400)
-        target = resource[-1]
-        state.stock[(site, target)] = quantity
-        return SimReply.json(
-            {
-                "id": int(target) if target.isdigit() else target,
-                "manage_stock": True,
-                "stock_quantity": quantity,
-                "stock_status": "instock" if quantity > 0 else "outofstock",
-            }
-        )
+        channel.record_push(simulator, PLATFORM, site, target, quantity)
+        return SimReply.json(_product(target, quantity))
+
+
+def _product(target: str, quantity: int) -> dict[str, Any]:
+    """The stock fields of a product or variation as the REST API returns them."""
+    return {
+        "id": int(target) if target.isdigit() else target,
+        "manage_stock": True,
+        "stock_quantity": quantity,
+        "stock_status": "instock" if quantity > 0 else "outofstock",
+    }
 
 
 def webhook(

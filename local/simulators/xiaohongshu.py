@@ -2,9 +2,11 @@
 
 The API is ``POST /xiaohongshu/ark/open_api/v3/common_controller``, checked with the same
 :func:`oms.platforms.xiaohongshu.signing.api_sign` the client uses; ``order.getOrderDetail`` answers
-from the orders put here (:func:`put_order`), ``inventory.syncSkuStock`` records stock
-(:func:`stock`). Error replies use the platform's ``{"success": false, "error_code", "error_msg"}``
-shape; the codes are approximations (no public table was found).
+from the orders put here (:func:`put_order`), ``inventory.syncSkuStock`` sets stock and
+``inventory.getSkuStock`` reads it (``data {skuId, skuStock {available, total}}``), both on the
+channel levels of :mod:`local.simulators.stock` (:func:`stock`). Error replies use the
+platform's ``{"success": false, "error_code", "error_msg"}`` shape; the codes are approximations
+(no public table was found).
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from local.simulators import stock as channel
 from local.simulators.store import SimulatorStates
 from oms.platforms._common import constant_time_equals
-from oms.platforms.xiaohongshu.client import COMMON_CONTROLLER_PATH, ORDER_DETAIL_METHOD, STOCK_SYNC_METHOD
+from oms.platforms.xiaohongshu.client import (
+    COMMON_CONTROLLER_PATH,
+    ORDER_DETAIL_METHOD,
+    STOCK_READ_METHOD,
+    STOCK_SYNC_METHOD,
+)
 from oms.platforms.xiaohongshu.push import DEFAULT_PUSH_SIGN_PATH
 from oms.platforms.xiaohongshu.signing import API_VERSION, api_sign, push_sign
 
@@ -48,10 +56,9 @@ def put_order(simulator: PlatformSimulator, seller_id: str, order: Mapping[str, 
 
 
 def stock(simulator: PlatformSimulator, seller_id: str, sku_id: str) -> int | None:
-    """The stock last synced for a SKU, or None."""
-    state = _state(simulator)
-    with state.lock:
-        return state.stock.get((str(seller_id), str(sku_id)))
+    """What the channel shows for a SKU, or None when it never had stock for it."""
+    with simulator._lock:
+        return channel.shown(simulator, PLATFORM, str(seller_id), str(sku_id))
 
 
 def _error(code: int, message: str, status: int = 200) -> SimReply:
@@ -105,8 +112,17 @@ def handle(simulator: PlatformSimulator, request: SimRequest, rest: str) -> SimR
             quantity = body.get("qty")
             if not body.get("skuId") or isinstance(quantity, bool) or not isinstance(quantity, int):
                 return _error(-20002, "参数错误")
-            state.stock[(seller, str(body["skuId"]))] = quantity
+            if quantity < 0:
+                return _error(-20002, "参数错误")
+            channel.record_push(simulator, PLATFORM, seller, str(body["skuId"]), quantity)
             return SimReply.json({"success": True, "code": 0, "msg": "成功", "data": {}})
+        if method == STOCK_READ_METHOD:
+            sku = str(body.get("skuId") or "")
+            shown = channel.shown(simulator, PLATFORM, seller, sku) if sku else None
+            if shown is None:
+                return _error(-20003, "商品规格不存在")
+            data = {"skuId": sku, "skuStock": {"available": shown, "total": shown}}
+            return SimReply.json({"success": True, "code": 0, "msg": "成功", "data": data})
     return _error(-10005, "method不存在")
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from local import simulator
 from local.stack import HttpResult, LocalStack
+from oms.domain.alerts import Alert
 
 DOUYIN_APP = "7000000000000000001"
 DOUYIN_SHOP = "100001"
@@ -102,3 +103,13 @@ def archived_envelope(stack: LocalStack, location: str) -> dict[str, Any]:
         if envelope["trace_id"] == trace_id:
             return dict(envelope)
     raise AssertionError(f"{trace_id} is not in {bucket}/{key}")
+
+
+class RecordingSink:
+    """An alert sink that keeps what it is given (monkeypatched into a composed service)."""
+
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    def raise_alerts(self, alerts: Sequence[Alert]) -> None:
+        self.alerts.extend(alerts)

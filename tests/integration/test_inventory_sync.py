@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -21,8 +20,7 @@ from local.scheduler import Firing
 from local.simulators import stock as channel
 from local.stack import LocalStack
 from oms import composition
-from oms.domain.alerts import Alert
-from tests.integration.helpers import DOUYIN_APP, DOUYIN_SHOP, SHOPIFY_SHOP, WECHAT_APP
+from tests.integration.helpers import DOUYIN_APP, DOUYIN_SHOP, SHOPIFY_SHOP, WECHAT_APP, RecordingSink
 
 SKU = "SYNC-1"
 DOUYIN_SKU, DOUYIN_PRODUCT = "1755000000101", "3600000000101"
@@ -148,14 +146,6 @@ def test_passes_push_only_what_changed_and_allow_for_orders_in_flight(synced: Lo
     assert states[f"douyin:{DOUYIN_SHOP}"]["last_pushed"] == 95
     assert states[f"shopify:{SHOPIFY_SHOP}"]["last_pulled"] == 48
     assert states[f"shopify:{SHOPIFY_SHOP}"]["allocation"]["share_percent"] == 50
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.alerts: list[Alert] = []
-
-    def raise_alerts(self, alerts: Sequence[Alert]) -> None:
-        self.alerts.extend(alerts)
 
 
 def test_a_lost_push_and_an_unsynced_return_are_reported_once_and_healed(

@@ -1,9 +1,9 @@
 """The channels' stock APIs behind one port: set a listing's quantity, read what the channel shows.
 
 Every platform client sets a total except Kuaishou (changes only: it needs the current quantity).
-Reads exist for Douyin, Shopify and WeChat Channels; the other platforms are pushed to, not
-compared (their read calls are not built yet). WeChat mini-program orders are the merchant's own
-store: nothing to push.
+Every one reads back (``read_stock(shop, sku, product_id=…)``; Shopify per location), so the
+poller compares all eight channels. WeChat mini-program orders are the merchant's own store:
+nothing to push.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ class ChannelStockGateway:
                 listing.shop_id, listing.channel_sku_id, quantity, location_id=listing.location_id
             )
         else:
+            if current is None and listing.platform == "kuaishou":
+                # Kuaishou only takes changes: a listing never pushed starts from what it shows.
+                current = self.pull(listing)
             client.update_stock(
                 listing.shop_id,
                 listing.channel_sku_id,

@@ -63,6 +63,7 @@ class ErrorCode(StrEnum):
     SLA_DEADLINE_NOT_FOUND = "SLA_DEADLINE_NOT_FOUND"
     SLA_DEADLINE_CLOSED = "SLA_DEADLINE_CLOSED"
     BUNDLE_CONFLICT = "BUNDLE_CONFLICT"
+    CHANNEL_LISTING_NOT_FOUND = "CHANNEL_LISTING_NOT_FOUND"
 
 
 class OmsError(Exception):
@@ -412,3 +413,10 @@ class BundleConflictError(OmsError):
 
     code = ErrorCode.BUNDLE_CONFLICT
     http_status = 409
+
+
+class ChannelListingNotFoundError(OmsError):
+    """A channel's stock read answered, but without the listing's SKU (a wrong or deleted mapping)."""
+
+    code = ErrorCode.CHANNEL_LISTING_NOT_FOUND
+    http_status = 404

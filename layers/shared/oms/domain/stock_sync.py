@@ -42,8 +42,8 @@ CHANNEL_RESTORE = frozenset({Reason.RELEASE, Reason.EXPIRE})
 PUSHABLE = frozenset(
     {"douyin", "shopify", "wechat_channels", "xiaohongshu", "kuaishou", "woocommerce", "pinduoduo", "taobao"}
 )
-#: Platforms whose stock the poller can read back and compare
-PULLABLE = frozenset({"douyin", "shopify", "wechat_channels"})
+#: Platforms whose stock the poller can read back and compare (every one it pushes to)
+PULLABLE = PUSHABLE
 
 
 def check_listing(listing: Listing) -> None:

@@ -18,7 +18,12 @@ from pydantic import ValidationError
 
 from oms.domain.cleaning import clean_text
 from oms.domain.envelope import IntakeEnvelope
-from oms.domain.errors import CredentialsMissingError, PlatformApiError, SchemaInvalidError
+from oms.domain.errors import (
+    ChannelListingNotFoundError,
+    CredentialsMissingError,
+    PlatformApiError,
+    SchemaInvalidError,
+)
 from oms.domain.money import from_major, from_minor
 from oms.platforms.base import HttpResponse
 
@@ -417,6 +422,29 @@ def reply_quantity(value: Any, *, platform: str, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SchemaInvalidError(f"{platform} stock reply has no whole {field}", field=field)
     return value
+
+
+def listed_sku_quantity(
+    skus: Any, sku_id: str, *, platform: str, list_field: str, id_field: str, quantity_field: str
+) -> int:
+    """The quantity of SKU ``sku_id`` in a product read's SKU list (Pinduoduo, Kuaishou).
+
+    Raises
+    ------
+    SchemaInvalidError
+        ``skus`` is not a list, or the SKU's quantity is not a whole number.
+    ChannelListingNotFoundError
+        No entry has ``id_field`` equal to ``sku_id``.
+    """
+    if not isinstance(skus, list):
+        raise SchemaInvalidError(f"{platform} product reply has no {list_field} list", field=list_field)
+    for index, sku in enumerate(skus):
+        if isinstance(sku, dict) and str(sku.get(id_field)) == str(sku_id):
+            field = f"{list_field}[{index}].{quantity_field}"
+            return reply_quantity(sku.get(quantity_field), platform=platform, field=field)
+    raise ChannelListingNotFoundError(
+        f"the {platform} product has no such SKU", platform=platform, sku_id=str(sku_id)
+    )
 
 
 def json_id(value: str) -> int | str:

@@ -1,9 +1,14 @@
-"""The signed Kuaishou API client: order detail and incremental stock update.
+"""The signed Kuaishou API client: order detail, incremental stock update, stock read.
 
 Request: ``POST {base}/<method with . → />`` (``open.order.detail`` → ``/open/order/detail``),
 form-encoded ``appkey, method, version=1, param (JSON), access_token, timestamp (ms),
 signMethod, sign`` (see :func:`.signing.api_sign`). Reply: ``{"result": 1, "data": {...}}``; any
 other ``result`` is an error (``error_msg`` says which).
+
+Stock read: ``open.item.get`` (``kwaiItemId``), sent as a GET with the same signed parameters in
+the query (as the public SDKs do), answers ``data.skuInfos[] {kwaiSkuId, skuStock, ...}`` (the
+item detail of the public Go/PHP SDKs of the Kuaishou shop open platform; no official sample was
+found: **[unconfirmed]**).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from oms.domain.errors import (
     BadRequestError,
     CredentialsMissingError,
 )
-from oms.platforms._common import api_reply, json_id, secret
+from oms.platforms._common import api_reply, json_id, listed_sku_quantity, secret
 from oms.platforms._seller_api import SellerCredentials
 from oms.platforms.base import AppSecrets, HttpResponse, HttpTransport
 from oms.platforms.kuaishou.signing import (
@@ -33,6 +38,7 @@ DEFAULT_BASE_URL = "https://openapi.kwaixiaodian.com"
 API_VERSION = "1"
 ORDER_DETAIL_METHOD = "open.order.detail"
 STOCK_UPDATE_METHOD = "open.item.sku.stock.update"
+ITEM_GET_METHOD = "open.item.get"
 CHANGE_TYPE_ADD = 1
 CHANGE_TYPE_SUBTRACT = 2
 SUCCESS_RESULT = 1
@@ -154,8 +160,41 @@ class KuaishouClient:
         }
         return self.call(STOCK_UPDATE_METHOD, params, shop_id=shop_id)
 
-    def call(self, method: str, params: Mapping[str, Any], *, shop_id: str) -> dict[str, Any]:
-        """Call one API method for one seller; returns the reply's ``data`` (``{}`` when absent)."""
+    def read_stock(self, shop_id: str, sku_id: str, *, product_id: str | None = None) -> int:
+        """The SKU's ``skuStock`` in the item detail (``open.item.get``).
+
+        Raises
+        ------
+        BadRequestError
+            No ``product_id`` (the ``kwaiItemId``).
+        SchemaInvalidError
+            A reply without ``skuInfos`` or a whole ``skuStock``.
+        ChannelListingNotFoundError
+            The item has no SKU ``sku_id``.
+        """
+        if product_id is None:
+            raise BadRequestError(
+                "Kuaishou stock reads need the kwaiItemId: give product_id", platform="kuaishou"
+            )
+        data = self.call(
+            ITEM_GET_METHOD, {"kwaiItemId": _json_id(str(product_id))}, shop_id=shop_id, http_method="GET"
+        )
+        return listed_sku_quantity(
+            data.get("skuInfos"),
+            sku_id,
+            platform="Kuaishou",
+            list_field="data.skuInfos",
+            id_field="kwaiSkuId",
+            quantity_field="skuStock",
+        )
+
+    def call(
+        self, method: str, params: Mapping[str, Any], *, shop_id: str, http_method: str = "POST"
+    ) -> dict[str, Any]:
+        """Call one API method for one seller; returns the reply's ``data`` (``{}`` when absent).
+
+        A ``GET`` carries the signed parameters in the query, a ``POST`` in a form body.
+        """
         access_token = self._sellers.access_token(shop_id)
         form = {
             "appkey": self._app_key,
@@ -167,13 +206,17 @@ class KuaishouClient:
             "signMethod": self._sign_method,
         }
         form["sign"] = api_sign(form, self._sign_secret, self._sign_method, self._encoding)
-        response = self._transport.request(
-            "POST",
-            f"{self._base_url}{api_path(method)}",
-            headers={"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
-            body=urlencode(form).encode("ascii"),
-            timeout=TIMEOUT_SECONDS,
-        )
+        url = f"{self._base_url}{api_path(method)}"
+        if http_method == "GET":
+            response = self._transport.request("GET", f"{url}?{urlencode(form)}", timeout=TIMEOUT_SECONDS)
+        else:
+            response = self._transport.request(
+                "POST",
+                url,
+                headers={"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
+                body=urlencode(form).encode("ascii"),
+                timeout=TIMEOUT_SECONDS,
+            )
         return self._reply_data(response, method)
 
     def _reply_data(self, response: HttpResponse, method: str) -> dict[str, Any]:

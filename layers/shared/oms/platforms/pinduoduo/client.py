@@ -1,4 +1,4 @@
-"""The signed Pinduoduo router client: order increments, order detail, stock update.
+"""The signed Pinduoduo router client: order increments, order detail, stock update and read.
 
 Every call is ``POST https://gw-api.pinduoduo.com/api/router`` with form fields ``type`` (the API
 name), ``client_id``, ``access_token``, ``timestamp`` (Unix s), ``data_type=JSON``, the business
@@ -10,6 +10,12 @@ the codes treated as "try again later" are :data:`RETRYABLE_ERROR_CODES` (70031 
 documented by the SDKs; the others are common "system busy" codes **[unconfirmed]**), and the
 client raises a retryable :class:`~oms.domain.errors.PlatformApiError` for them and for HTTP
 429/5xx. Secrets key ``retryable_error_codes`` (a list of ints) replaces the default set.
+
+Stock read: ``pdd.goods.detail.get`` (``goods_id``) answers ``goods_detail_get_response`` with
+``sku_list[] {sku_id, quantity, out_sku_sn, is_onsale, ...}`` (the field list of the public
+Node SDK lywzx/pdd-node-sdk, generated from the open platform's API document); the SKU's
+``quantity`` is what buyers can order. Pinduoduo has no single-SKU stock read in the public
+documents we found, so a read costs one goods detail call.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 from oms.domain.errors import CredentialsMissingError, PlatformApiError, SchemaInvalidError
-from oms.platforms._common import api_reply, load_json, secret
+from oms.platforms._common import api_reply, listed_sku_quantity, load_json, secret
 from oms.platforms.base import AppSecrets, HttpTransport
 from oms.platforms.pinduoduo.signing import china_time, sign
 
@@ -31,6 +37,7 @@ ROUTER_PATH = "/api/router"
 INCREMENT_API = "pdd.order.number.list.increment.get"
 DETAIL_API = "pdd.order.information.get"
 STOCK_API = "pdd.goods.quantity.update"
+GOODS_DETAIL_API = "pdd.goods.detail.get"
 #: The increment API refuses windows longer than 30 minutes.
 MAX_INCREMENT_WINDOW_SECONDS = 30 * 60
 PAGE_SIZE = 100
@@ -197,6 +204,33 @@ class PinduoduoClient:
         if outer_id:
             params["outer_id"] = outer_id
         self.call(STOCK_API, params, shop_id=shop_id)
+
+    def read_stock(self, shop_id: str, sku_id: str, *, product_id: str | None = None) -> int:
+        """The SKU's stock as Pinduoduo shows it (``sku_list[].quantity`` of ``pdd.goods.detail.get``).
+
+        Raises
+        ------
+        SchemaInvalidError
+            No ``product_id`` (the ``goods_id``), or a reply without ``sku_list`` or a whole quantity.
+        ChannelListingNotFoundError
+            The goods has no SKU ``sku_id``.
+        PlatformApiError
+            The API refused the call (retryable when throttled).
+        """
+        if not product_id:
+            raise SchemaInvalidError(
+                "Pinduoduo names a SKU within its goods: give goods_id", field="goods_id"
+            )
+        _, reply = self.call(GOODS_DETAIL_API, {"goods_id": str(product_id)}, shop_id=shop_id)
+        section = reply.get("goods_detail_get_response")
+        return listed_sku_quantity(
+            section.get("sku_list") if isinstance(section, dict) else None,
+            sku_id,
+            platform="Pinduoduo",
+            list_field="goods_detail_get_response.sku_list",
+            id_field="sku_id",
+            quantity_field="quantity",
+        )
 
     def call(self, api: str, params: Mapping[str, str], *, shop_id: str) -> tuple[bytes, dict[str, Any]]:
         """Call one API for one mall; returns the raw reply body and its JSON object."""

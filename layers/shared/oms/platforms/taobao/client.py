@@ -1,4 +1,4 @@
-"""The signed TOP client: trade detail, sold-trade increments, TMC consume/confirm, stock update.
+"""The signed TOP client: trade detail, sold-trade increments, TMC consume/confirm, stock update and read.
 
 Every call is ``POST https://eco.taobao.com/router/rest`` with form fields ``method, app_key,
 session, timestamp, format=json, v=2.0, sign_method, sign`` and the business fields. Success
@@ -8,6 +8,13 @@ answers ``{"<method with . → _ minus taobao_>_response": {...}}``; failure ans
 Rate limits: code 7 (``App Call Limited``, the per-app / per-API quota) and ``isp.*`` sub codes
 (platform-side failures) are retryable :class:`~oms.domain.errors.PlatformApiError`; so are HTTP
 429/5xx. Which sub codes mean "try later" beyond these is **[unconfirmed]**.
+
+Stock read: ``taobao.item.sku.get (fields, sku_id, num_iid)`` answers
+``item_sku_get_response.sku {sku_id, num_iid, quantity, with_hold_quantity, ...}`` (the ``Sku``
+structure of TOP's item API, as the public Go SDK bububa/opentaobao models it). ``quantity`` is the
+SKU's stock; ``with_hold_quantity`` the units unpaid orders hold on an item that deducts at
+payment (付款减库存). The read returns ``quantity - with_hold_quantity``: what is left for new
+buyers once the unpaid orders (which the ledger has already reserved) are paid.
 """
 
 from __future__ import annotations
@@ -18,8 +25,13 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from oms.domain.errors import CredentialsMissingError, PlatformApiError, SchemaInvalidError
-from oms.platforms._common import api_reply, secret
+from oms.domain.errors import (
+    ChannelListingNotFoundError,
+    CredentialsMissingError,
+    PlatformApiError,
+    SchemaInvalidError,
+)
+from oms.platforms._common import api_reply, reply_quantity, secret
 from oms.platforms.base import AppSecrets, HttpTransport
 from oms.platforms.pinduoduo.client import loads
 from oms.platforms.pinduoduo.signing import china_time, format_china_time
@@ -33,6 +45,8 @@ INCREMENT_API = "taobao.trades.sold.increment.get"
 CONSUME_API = "taobao.tmc.messages.consume"
 CONFIRM_API = "taobao.tmc.messages.confirm"
 STOCK_API = "taobao.item.quantity.update"
+SKU_GET_API = "taobao.item.sku.get"
+SKU_FIELDS = "sku_id,num_iid,quantity,with_hold_quantity"
 TRADE_FIELDS = (
     "tid,tid_str,status,type,created,modified,pay_time,consign_time,end_time,payment,total_fee,post_fee,"
     "discount_fee,alipay_no,buyer_open_uid,seller_nick,receiver_name,receiver_mobile,receiver_state,"
@@ -216,6 +230,36 @@ class TaobaoClient:
         if outer_id:
             params["outer_id"] = outer_id
         self.call(STOCK_API, params, shop_id=shop_id)
+
+    def read_stock(self, shop_id: str, sku_id: str, *, product_id: str | None = None) -> int:
+        """What a SKU has left for new buyers (``taobao.item.sku.get``: quantity less unpaid holds).
+
+        Raises
+        ------
+        SchemaInvalidError
+            No ``product_id`` (the ``num_iid``), or a reply without a whole ``sku.quantity``.
+        ChannelListingNotFoundError
+            TOP answered success with another SKU or none. When TOP itself refuses (an
+            ``isv.*`` sub code for an unknown item or SKU) it is a ``PlatformApiError``.
+        """
+        if not product_id:
+            raise SchemaInvalidError("Taobao names a SKU within its item: give num_iid", field="num_iid")
+        params = {"fields": SKU_FIELDS, "sku_id": str(sku_id), "num_iid": str(product_id)}
+        _, reply = self.call(SKU_GET_API, params, shop_id=shop_id)
+        sku = _section(reply, SKU_GET_API).get("sku")
+        if not isinstance(sku, dict) or str(sku.get("sku_id")) != str(sku_id):
+            raise ChannelListingNotFoundError(
+                "the Taobao item has no such SKU",
+                platform=PLATFORM,
+                num_iid=str(product_id),
+                sku_id=str(sku_id),
+            )
+        quantity = reply_quantity(sku.get("quantity"), platform="Taobao", field="sku.quantity")
+        held = sku.get("with_hold_quantity")
+        unpaid = (
+            0 if held is None else reply_quantity(held, platform="Taobao", field="sku.with_hold_quantity")
+        )
+        return max(0, quantity - unpaid)
 
     def call(
         self, api: str, params: Mapping[str, str], *, shop_id: str | None

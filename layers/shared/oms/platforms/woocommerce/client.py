@@ -1,7 +1,9 @@
-"""The WooCommerce REST client (order detail, stock update), authenticated with HTTP Basic.
+"""The WooCommerce REST client (order detail, stock update and read), authenticated with HTTP Basic.
 
 ``GET {base}/wp-json/wc/v3/orders/{id}``; ``PUT {base}/wp-json/wc/v3/products/{id}`` (or
-``/products/{parent}/variations/{id}``) with ``{"manage_stock": true, "stock_quantity": n}``.
+``/products/{parent}/variations/{id}``) with ``{"manage_stock": true, "stock_quantity": n}``;
+``GET`` on the same product or variation path reads ``stock_quantity`` back (``null`` when the
+product does not manage stock).
 The consumer key and secret travel as HTTP Basic credentials, which is only safe over HTTPS: the
 client refuses a plain ``http://`` base except on the loopback interface (the local simulator).
 The base URL is the site itself (``https://{shop}``); ``{shop}`` is replaced by the site host.
@@ -18,7 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from oms.domain.errors import CredentialsMissingError, PlatformApiError, SchemaInvalidError
-from oms.platforms._common import secret
+from oms.platforms._common import reply_quantity, secret
 from oms.platforms.base import AppSecrets, HttpResponse, HttpTransport
 
 DEFAULT_BASE_URL = "https://{shop}"
@@ -95,13 +97,21 @@ class WooCommerceClient:
         """
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
             raise SchemaInvalidError("stock quantity must be a non-negative integer", field="quantity")
-        sku = quote(str(sku_id), safe="")
-        if product_id is not None and str(product_id) != str(sku_id):
-            path = f"/products/{quote(str(product_id), safe='')}/variations/{sku}"
-        else:
-            path = f"/products/{sku}"
         body = json.dumps({"manage_stock": True, "stock_quantity": quantity}).encode("utf-8")
-        return self._call("PUT", shop_id, path, body)
+        return self._call("PUT", shop_id, _stock_path(sku_id, product_id), body)
+
+    def read_stock(self, shop_id: str, sku_id: str, *, product_id: str | None = None) -> int:
+        """The ``stock_quantity`` of a product (or, with ``product_id`` its parent, a variation).
+
+        Raises
+        ------
+        SchemaInvalidError
+            The product does not manage stock (``stock_quantity`` null) or the value is not whole.
+        PlatformApiError
+            Any HTTP error (``woocommerce_rest_product_invalid_id`` for an unknown id).
+        """
+        reply = self._call("GET", shop_id, _stock_path(sku_id, product_id))
+        return reply_quantity(reply.get("stock_quantity"), platform="WooCommerce", field="stock_quantity")
 
     def _call(self, method: str, shop_id: str, path: str, body: bytes | None = None) -> dict[str, Any]:
         host = str(shop_id).lower()
@@ -129,6 +139,13 @@ class WooCommerceClient:
         if not isinstance(reply, dict):
             raise SchemaInvalidError("WooCommerce reply is not a JSON object", field="body")
         return reply
+
+
+def _stock_path(sku_id: str, product_id: str | None) -> str:
+    sku = quote(str(sku_id), safe="")
+    if product_id is not None and str(product_id) != str(sku_id):
+        return f"/products/{quote(str(product_id), safe='')}/variations/{sku}"
+    return f"/products/{sku}"
 
 
 def _http_error(response: HttpResponse, path: str) -> PlatformApiError:

@@ -1,9 +1,14 @@
-"""The signed Xiaohongshu API client: order detail and stock sync through ``common_controller``.
+"""The signed Xiaohongshu API client: order detail, stock sync and read through ``common_controller``.
 
 Request: ``POST {base}/ark/open_api/v3/common_controller`` with the JSON body ``{method, appId,
 timestamp, version: "2.0", accessToken, sign, ...business fields}`` (see :func:`.signing.api_sign`).
 Reply: ``{"success": true, "data": {...}}``; otherwise ``error_code``/``error_msg`` (some gateways
 say ``code``/``msg``).
+
+Stock: ``inventory.syncSkuStock`` (``skuId, qty``: a total) and ``inventory.getSkuStock``
+(``skuId`` → ``data {skuId, skuStock {available, total}}``; the shape of the public Go and Java
+SDKs of the ark API — no official sample was found, so the reply fields are **[unconfirmed]**).
+``available`` is what buyers can still order (``total`` includes what unpaid orders hold).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from oms.domain.errors import SchemaInvalidError
-from oms.platforms._common import api_reply, secret
+from oms.platforms._common import api_reply, reply_quantity, secret
 from oms.platforms._seller_api import SellerCredentials
 from oms.platforms.base import AppSecrets, HttpResponse, HttpTransport
 from oms.platforms.xiaohongshu.signing import API_VERSION, api_sign
@@ -23,6 +28,7 @@ DEFAULT_BASE_URL = "https://ark.xiaohongshu.com"
 COMMON_CONTROLLER_PATH = "/ark/open_api/v3/common_controller"
 ORDER_DETAIL_METHOD = "order.getOrderDetail"
 STOCK_SYNC_METHOD = "inventory.syncSkuStock"
+STOCK_READ_METHOD = "inventory.getSkuStock"
 TIMEOUT_SECONDS = 5.0
 #: Platform error codes meaning "throttled, try later". **[unconfirmed]**: no official table names
 #: them; secrets ``rate_limit_codes`` (a list) replace this default. HTTP 429 always counts.
@@ -102,6 +108,20 @@ class XiaohongshuClient:
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
             raise SchemaInvalidError("stock quantity must be a non-negative integer", field="quantity")
         return self.call(STOCK_SYNC_METHOD, {"skuId": sku_id, "qty": quantity}, shop_id=shop_id)
+
+    def read_stock(self, shop_id: str, sku_id: str, *, product_id: str | None = None) -> int:
+        """The SKU's ``skuStock.available`` (``inventory.getSkuStock``); ``product_id`` is unused.
+
+        Raises
+        ------
+        SchemaInvalidError
+            A success reply without ``skuStock`` or a whole ``available``.
+        """
+        data = self.call(STOCK_READ_METHOD, {"skuId": sku_id}, shop_id=shop_id)
+        stock = data.get("skuStock")
+        if not isinstance(stock, dict):
+            raise SchemaInvalidError("Xiaohongshu stock reply has no skuStock", field="data.skuStock")
+        return reply_quantity(stock.get("available"), platform="Xiaohongshu", field="skuStock.available")
 
     def call(self, method: str, params: Mapping[str, Any], *, shop_id: str) -> dict[str, Any]:
         """Call one ``common_controller`` method for one seller; returns the reply's ``data``."""
